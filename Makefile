@@ -1,0 +1,32 @@
+# Thin wrappers; everything a fresh machine needs is set up by the targets themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= data
+ADDR ?= 127.0.0.1:5000
+
+.PHONY: run test lint venv clean
+
+$(BIN)/dockyard: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/dockyard
+
+run: venv
+	$(BIN)/dockyard serve --data-dir $(DATA_DIR) --addr $(ADDR)
+
+test: venv lint
+	$(BIN)/pytest -q
+	DOCKYARD_TEST_DATABASE=postgres $(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR)

@@ -1,0 +1,1 @@
+"""The registry service: blobs, uploads, manifests, tags, referrers and the catalog."""

@@ -1,0 +1,1 @@
+"""Byte stores. Knows nothing of repositories, tags or metadata."""
