@@ -145,6 +145,10 @@ class TooManyRequestsError(RegistryError):
     code = ErrorCode.TOOMANYREQUESTS
 
 
+class UnknownError(RegistryError):
+    code = ErrorCode.UNKNOWN
+
+
 class UnavailableError(RegistryError):
     code = ErrorCode.UNAVAILABLE
 

@@ -23,7 +23,7 @@ class Digest:
 
 
 def parse_digest(value: str) -> Digest:
-    match = DIGEST_RE.match(value)
+    match = DIGEST_RE.fullmatch(value)
     if match is None:
         raise DigestInvalidError(f"invalid digest {value[:200]!r}: expected algorithm:hex")
     algorithm, encoded = match.groups()

@@ -20,7 +20,7 @@ def validate_name(name: str) -> str:
             f"repository name is {len(name)} characters long; at most {MAX_NAME_LENGTH} allowed",
             detail={"name": name[:300]},
         )
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise NameInvalidError(
             "invalid repository name: components are lowercase letters and digits, separated by"
             " '.', '_', '__' or dashes, and joined by '/'",
@@ -40,7 +40,7 @@ def project_of(name: str) -> str:
 
 
 def validate_tag(tag: str) -> str:
-    if not TAG_RE.match(tag):
+    if not TAG_RE.fullmatch(tag):
         raise TagInvalidError(
             "invalid tag: up to 128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'",
             detail={"tag": tag[:200]},

@@ -12,7 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-PATH_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline, letting "/a\n" through.
+PATH_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+\Z")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,10 @@ class UnsupportedMethodError(StorageError):
 
 
 class FileWriter(ABC):
-    """A resumable writer. Nothing is visible at the path before ``commit``.
+    """A resumable writer. Content is only guaranteed at the path after ``commit``.
+
+    Some drivers show it earlier (the filesystem writes the path in place), which is why uploads
+    write inside their own directory and ``move`` the result into place.
 
     ``close`` keeps what was written so that ``writer(path, append=True)`` can continue it, from
     this process or another; ``cancel`` throws it away.

@@ -1,0 +1,1 @@
+"""Identities, tokens, roles, and the decision whether a principal may do an action."""

@@ -1,0 +1,1 @@
+"""The ``dockyard`` command. Each command group is a module with ``register(commands)``."""

@@ -1,0 +1,203 @@
+"""``dockyard serve``: the registry as worker processes that share one listening socket.
+
+The parent resolves the settings, migrates the database and binds the socket, once; then it only
+supervises, with uvicorn's ``Multiprocess``: a worker that dies is replaced, SIGTERM and SIGINT stop
+them all gracefully, SIGHUP replaces them one at a time. It supervises even a single worker, so one
+crash never takes the registry down. Workers read the resolved settings from a 0600 file that
+``DOCKYARD_SETTINGS_FILE`` names: the secret never shows on a command line or in the environment,
+and no worker reads the configuration differently from its parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from uvicorn import Config
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+from dockyard.config.loader import CONFIG_PATH_ENV, load_config
+from dockyard.config.model import Settings, dump_settings
+from dockyard.errors import ConfigError
+from dockyard.observability.logging import logging_config, setup_logging
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+SETTINGS_FILE_ENV = "DOCKYARD_SETTINGS_FILE"
+WORKER_APP = "dockyard.cli.serve:create_worker_app"
+BACKLOG = 2048
+KEEP_ALIVE_SECONDS = 75
+"""Longer than the 60 s idle timeout of common load balancers, so they close first, never us
+under a request they are sending; registry clients reuse connections across many blob requests."""
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
+logger = logging.getLogger(__name__)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="run the registry server",
+        description="Run the registry: migrate the database, then serve HTTP with N workers.",
+        epilog="Every flag overrides the settings file and REGISTRY_* environment variables.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"YAML settings file (default: ${CONFIG_PATH_ENV}, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where metadata, blobs and the generated http secret live "
+        "(default: $REGISTRY_DATA_DIR, else ~/.local/share/dockyard)",
+    )
+    parser.add_argument(
+        "--addr", metavar="HOST:PORT", help="address to listen on (default: 127.0.0.1:5000)"
+    )
+    parser.add_argument(
+        "--workers", metavar="N", type=int, help="worker processes (default: one per CPU)"
+    )
+    parser.set_defaults(command=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    flags = {"data_dir": args.data_dir, "http.addr": args.addr, "workers": args.workers}
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    try:
+        settings = load_config(
+            args.config or os.environ.get(CONFIG_PATH_ENV), os.environ, overrides
+        )
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except ConfigError as exc:
+        print(f"dockyard: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"dockyard: error: data_dir: cannot create {exc.filename}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    setup_logging(settings.log.level, settings.log.formatter)
+
+    from dockyard.metadata.engine import migrate
+
+    try:
+        migrate(settings.database.url)
+    except Exception:
+        logger.error("cannot migrate the database", exc_info=True)
+        return 1
+    try:
+        listener = _listen(*settings.http.bind_address())
+    except OSError:
+        logger.error("cannot listen", extra={"addr": settings.http.addr}, exc_info=True)
+        return 1
+    with listener:
+        return _supervise(settings, listener)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bound and listening before any worker runs, so early clients queue instead of failing."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(BACKLOG)
+        listener.set_inheritable(True)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def _supervise(settings: Settings, listener: socket.socket) -> int:
+    host, port = settings.http.bind_address()
+    settings_file = _write_settings_file(settings)
+    try:
+        os.environ[SETTINGS_FILE_ENV] = str(settings_file)  # spawned workers inherit it
+        config = Config(
+            WORKER_APP,
+            factory=True,
+            host=host,
+            port=port,
+            workers=settings.workers,
+            loop="uvloop",
+            # httptools sets no limit on header size, so there is no h11 event size to raise.
+            http="httptools",
+            ws="none",
+            lifespan="on",
+            log_config=logging_config(settings.log.level, settings.log.formatter),
+            access_log=False,  # the app writes its own, to the dockyard.access logger
+            proxy_headers=False,
+            server_header=False,
+            backlog=BACKLOG,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+        supervisor = Multiprocess(config, sockets=[listener])
+        logger.info("listening on %s", settings.http.addr, extra={"workers": settings.workers})
+        supervisor.run()
+    finally:
+        os.environ.pop(SETTINGS_FILE_ENV, None)
+        settings_file.unlink()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        logger.error("a worker failed to start; see the lines above")
+        return 1
+    return 0
+
+
+def _write_settings_file(settings: Settings) -> Path:
+    """``<data_dir>/.serve-<pid>.json``, mode 0600; those of supervisors gone are removed."""
+    for stale in settings.data_dir.glob(".serve-*.json"):
+        pid = stale.stem.removeprefix(".serve-")
+        if pid.isdigit() and not _is_running(int(pid)):
+            stale.unlink(missing_ok=True)
+    path = settings.data_dir / f".serve-{os.getpid()}.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(dump_settings(settings))
+    return path
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
+
+
+def create_worker_app() -> Starlette:
+    """uvicorn's app factory in each worker: the parent's settings, then the app."""
+    from dockyard.http.app import create_app
+
+    path = os.environ.get(SETTINGS_FILE_ENV)
+    if not path:
+        raise ConfigError(f"{SETTINGS_FILE_ENV} is not set; workers are started by dockyard serve")
+    settings = Settings.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    _exit_with_parent(os.getppid())
+    return create_app(settings)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Shut down gracefully when the supervisor is gone (killed, say), instead of serving on
+    as an orphan that holds the port and escapes the next start's migrations."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -1,0 +1,237 @@
+"""Process settings: what one ``dockyard serve`` needs before it answers a request.
+
+Keys follow CNCF Distribution's ``config.yml`` where it has them, so its users find them where they
+expect. Defaults that live under the data directory are derived here, so ``Settings`` built from
+``data_dir`` alone is complete; the loader adds the file, the environment and the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+MIN_SECRET_LENGTH = 16
+"""Upload state in URLs is signed with ``http.secret``; a short one could be guessed."""
+
+DATABASE_SCHEMES = ("sqlite", "postgresql")
+
+
+class Section(BaseModel):
+    """Frozen and strict: settings change by building new ones, and a typo is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AccessLogSettings(Section):
+    disabled: bool = False
+
+
+class LogSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    formatter: Literal["logfmt", "json", "text"] = "logfmt"
+    accesslog: AccessLogSettings = Field(default_factory=AccessLogSettings)
+
+
+class FilesystemParams(Section):
+    rootdirectory: str
+
+    @field_validator("rootdirectory")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return _absolute(value)
+
+
+class InMemoryParams(Section):
+    pass
+
+
+class DeleteSettings(Section):
+    enabled: bool = True
+
+
+class RedirectSettings(Section):
+    disable: bool = False
+
+
+class StorageSettings(Section):
+    """Distribution's shape: one driver key (its parameters) beside the reserved keys."""
+
+    filesystem: FilesystemParams | None = None
+    inmemory: InMemoryParams | None = None
+    delete: DeleteSettings = Field(default_factory=DeleteSettings)
+    redirect: RedirectSettings = Field(default_factory=RedirectSettings)
+
+    @model_validator(mode="after")
+    def _one_driver(self) -> StorageSettings:
+        chosen = [name for name in STORAGE_DRIVERS if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            got = ", ".join(chosen) or "none"
+            raise ValueError(f"configure exactly one storage driver (got {got})")
+        return self
+
+
+STORAGE_RESERVED = frozenset({"delete", "redirect"})
+STORAGE_DRIVERS = tuple(
+    name for name in StorageSettings.model_fields if name not in STORAGE_RESERVED
+)
+"""Every storage key that is not reserved names a driver, so adding a driver is adding a field."""
+
+
+class HttpSettings(Section):
+    addr: str = "127.0.0.1:5000"
+    secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    """A fresh one per process unless configured; ``load_config`` makes it persistent."""
+    host: str | None = None
+
+    @field_validator("addr")
+    @classmethod
+    def _addr(cls, value: str) -> str:
+        _split_addr(value)
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("must be an absolute http:// or https:// URL")
+        return value
+
+    def bind_address(self) -> tuple[str, int]:
+        """Host and port for a socket; an empty host (``:5000``) means every IPv4 interface."""
+        return _split_addr(self.addr)
+
+
+class DatabaseSettings(Section):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme.partition("+")[0] not in DATABASE_SCHEMES:
+            raise ValueError(
+                "must be sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/NAME"
+            )
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # The URL may carry a password, and settings get logged.
+        yield "url", _hide_password(self.url)
+
+
+class Settings(Section):
+    version: Literal["0.1"] = "0.1"
+    data_dir: Path
+    log: LogSettings = Field(default_factory=LogSettings)
+    storage: StorageSettings
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    database: DatabaseSettings
+    workers: int = Field(default_factory=lambda: _available_cpus(), ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_defaults(cls, data: Any) -> Any:
+        """Fill defaults that live under ``data_dir``; expand Distribution's storage shorthands."""
+        if not isinstance(data, dict) or not isinstance(data.get("data_dir"), str | os.PathLike):
+            return data
+        data_dir = Path(_absolute(data["data_dir"]))
+        data = dict(data)
+        storage = data.get("storage", {})
+        if isinstance(storage, str):  # `storage: inmemory`
+            storage = {storage: {}}
+        if isinstance(storage, dict):
+            # `inmemory:` with no value selects the driver, as in Distribution's docs.
+            storage = {
+                key: {} if value is None and key not in STORAGE_RESERVED else value
+                for key, value in storage.items()
+            }
+            filesystem = storage.get("filesystem")
+            if not any(name in storage for name in STORAGE_DRIVERS):
+                storage["filesystem"] = filesystem = {}
+            if isinstance(filesystem, dict) and "rootdirectory" not in filesystem:
+                storage["filesystem"] = {**filesystem, "rootdirectory": str(data_dir / "storage")}
+        data["storage"] = storage
+        database = data.get("database", {})
+        if isinstance(database, dict) and "url" not in database:
+            data["database"] = {**database, "url": f"sqlite+aiosqlite:///{data_dir}/dockyard.db"}
+        return data
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> str:
+        # YAML reads an unquoted 0.1 as a float.
+        if value == "0.1" or (isinstance(value, float) and value == 0.1):
+            return "0.1"
+        raise ValueError(f"unsupported version {value!r}; expected 0.1")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        return Path(_absolute(value))
+
+    def storage_driver(self) -> tuple[str, dict[str, Any]]:
+        """The configured driver's name and parameters, as ``storage.factory`` takes them."""
+        for name in STORAGE_DRIVERS:
+            params: BaseModel | None = getattr(self.storage, name)
+            if params is not None:
+                return name, params.model_dump()
+        raise AssertionError("StorageSettings guarantees one driver")
+
+
+def dump_settings(settings: Settings) -> str:
+    """JSON that ``Settings.model_validate_json`` reads back equal, secret included.
+
+    For handing resolved settings to worker processes through a 0600 file.
+    """
+    data = settings.model_dump(mode="json", exclude_none=True)  # a None driver would select it
+    data["http"]["secret"] = settings.http.secret.get_secret_value()
+    return json.dumps(data)
+
+
+def _absolute(path: str | os.PathLike[str]) -> str:
+    """Relative paths are taken from the working directory at load time, once for all workers."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _split_addr(addr: str) -> tuple[str, int]:
+    host, colon, port = addr.rpartition(":")
+    if not colon or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError("must be HOST:PORT with a port from 1 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError("an IPv6 address needs brackets, e.g. [::1]:5000")
+    return host or "0.0.0.0", int(port)
+
+
+def _hide_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
+
+
+def _available_cpus() -> int:
+    """CPUs this process may run on (affinity and cpusets count), at least one."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

@@ -1,0 +1,121 @@
+"""``/v2/<name>/blobs/uploads/[<id>]``: start (or mount, or upload whole), chunks, finish."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.responses import Response
+
+from dockyard.auth import access
+from dockyard.errors import BlobUploadInvalidError, BlobUploadUnknownError, DigestInvalidError
+from dockyard.http.distribution.call import Call
+from dockyard.registry.digest import Digest, parse_digest
+from dockyard.registry.ranges import parse_content_range
+from dockyard.registry.reference import validate_name
+from dockyard.registry.uploadstate import UploadState, decode_state, encode_state
+
+
+def _session_response(call: Call, state: UploadState, status: int) -> Response:
+    token = quote(encode_state(state, call.services.secret), safe="")
+    end = state.offset - 1 if state.offset else 0
+    return Response(
+        b"",
+        status_code=status,
+        headers={
+            "Location": f"/v2/{call.name}/blobs/uploads/{state.upload_id}?_state={token}",
+            "Range": f"0-{end}",
+            "Docker-Upload-UUID": state.upload_id,
+        },
+    )
+
+
+def _created(call: Call, digest: Digest) -> Response:
+    return Response(
+        b"",
+        status_code=201,
+        headers={
+            "Location": f"/v2/{call.name}/blobs/{digest}",
+            "Docker-Content-Digest": str(digest),
+        },
+    )
+
+
+def _content_length(call: Call) -> int | None:
+    value = call.request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BlobUploadInvalidError(f"invalid Content-Length {value[:40]!r}")
+    return int(value)
+
+
+def _state(call: Call) -> UploadState:
+    token = call.request.query_params.get("_state")
+    if not token:
+        raise BlobUploadUnknownError(
+            "upload state missing: use the Location URL the registry returned",
+            detail={"uuid": call.arg},
+        )
+    state = decode_state(token, call.services.secret)
+    if state.upload_id != call.arg or state.name != call.name:
+        raise BlobUploadUnknownError(
+            "upload state belongs to another upload", detail={"uuid": call.arg}
+        )
+    return state
+
+
+async def start_upload(call: Call) -> Response:
+    await call.require(access.push(call.name))
+    query = call.request.query_params
+    uploads = call.services.uploads
+    mount = query.get("mount")
+    if mount is not None:
+        digest = parse_digest(mount)
+        source = query.get("from")
+        if source is not None:
+            validate_name(source)
+        readable = await call.allowed(access.pull(source)) if source is not None else True
+        if readable and await call.services.blobs.mount(call.name, digest, source) is not None:
+            return _created(call, digest)
+    value = query.get("digest")
+    state = await uploads.start(call.name)
+    if value is None:
+        return _session_response(call, state, 202)
+    digest = parse_digest(value)
+    await uploads.finish(state, digest, call.request.stream())
+    return _created(call, digest)
+
+
+async def patch_upload(call: Call) -> Response:
+    await call.require(access.push(call.name))
+    state = _state(call)
+    header = call.request.headers.get("content-range")
+    start = parse_content_range(header)[0] if header else None
+    length = _content_length(call)
+    state = await call.services.uploads.append(state, call.request.stream(), start, length)
+    return _session_response(call, state, 202)
+
+
+async def put_upload(call: Call) -> Response:
+    await call.require(access.push(call.name))
+    state = _state(call)
+    value = call.request.query_params.get("digest")
+    if not value:
+        raise DigestInvalidError("the digest query parameter is required to finish an upload")
+    digest = parse_digest(value)
+    await call.services.uploads.finish(state, digest, call.request.stream())
+    return _created(call, digest)
+
+
+async def get_upload(call: Call) -> Response:
+    await call.require(access.push(call.name))
+    state = _state(call)
+    size = await call.services.uploads.size(state)
+    current = UploadState(state.name, state.upload_id, size, state.started_at)
+    return _session_response(call, current, 204)
+
+
+async def delete_upload(call: Call) -> Response:
+    await call.require(access.push(call.name))
+    await call.services.uploads.cancel(_state(call))
+    return Response(b"", status_code=204)

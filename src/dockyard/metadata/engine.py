@@ -1,0 +1,117 @@
+"""Engines, transactions and migrations.
+
+SQLite serves several worker processes at once: WAL journal, a busy timeout, and write
+transactions that take the write lock up front (``BEGIN IMMEDIATE``) so two writers never
+deadlock upgrading a read lock. PostgreSQL needs none of that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so "begin" below decides the lock mode.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    """The process's connections: ``read()`` for queries, ``write()`` for one atomic change."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if is_sqlite(url):
+            self._reader = _sqlite_engine(url, "BEGIN")
+            self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE")
+        else:
+            self._reader = self._writer = create_async_engine(
+                url, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._reader.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._writer.begin() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        await self._reader.dispose()
+        if self._writer is not self._reader:
+            await self._writer.dispose()
+
+
+def insert_ignore(conn: AsyncConnection, table: Table) -> Any:
+    """An INSERT that skips rows whose key exists, in the connection's dialect."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def _migrate(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+    finally:
+        await engine.dispose()
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest migration; run once before workers start."""
+    # Alembic narrates every plugin it loads at INFO; only its warnings matter to an operator.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if is_sqlite(url):
+        path = make_url(url).database
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_migrate(url))
+
+
+def ordered(conn: AsyncConnection, column: Any) -> Any:
+    """A text column compared byte-wise on every database, so pagination order is the same."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column

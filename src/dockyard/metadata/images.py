@@ -1,0 +1,151 @@
+"""Images (one row per manifest digest), what they reference, and repository membership."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.metadata.engine import insert_ignore
+from dockyard.metadata.schema import image_references, images, repositories, repository_images
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    kind: str  # "config", "layer" or "manifest"
+    digest: str
+    media_type: str
+    size: int
+    platform: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None
+    annotations: dict[str, str]
+
+
+async def record(
+    conn: AsyncConnection,
+    *,
+    digest: str,
+    media_type: str,
+    size: int,
+    config_digest: str | None,
+    artifact_type: str | None,
+    subject_digest: str | None,
+    annotations: dict[str, str],
+    references: list[Reference],
+) -> None:
+    """Store an image once; pushing the same manifest again changes nothing."""
+    exists = await conn.execute(select(images.c.digest).where(images.c.digest == digest))
+    if exists.first() is not None:
+        return
+    await conn.execute(
+        insert_ignore(conn, images).values(
+            digest=digest,
+            media_type=media_type,
+            size=size,
+            config_digest=config_digest,
+            artifact_type=artifact_type,
+            subject_digest=subject_digest,
+            annotations=annotations,
+            managed=True,
+            created_at=time.time(),
+        )
+    )
+    if references:
+        await conn.execute(
+            insert_ignore(conn, image_references),
+            [
+                {
+                    "image_digest": digest,
+                    "position": position,
+                    "kind": ref.kind,
+                    "digest": ref.digest,
+                    "media_type": ref.media_type,
+                    "size": ref.size,
+                    "platform": ref.platform,
+                }
+                for position, ref in enumerate(references)
+            ],
+        )
+
+
+async def add_to_repository(conn: AsyncConnection, repository_id: int, digest: str) -> None:
+    await conn.execute(
+        insert_ignore(conn, repository_images).values(
+            repository_id=repository_id, image_digest=digest, created_at=time.time()
+        )
+    )
+
+
+async def remove_from_repository(conn: AsyncConnection, repository_id: int, digest: str) -> bool:
+    result = await conn.execute(
+        delete(repository_images).where(
+            repository_images.c.repository_id == repository_id,
+            repository_images.c.image_digest == digest,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def in_repository(conn: AsyncConnection, repository: str, digest: str) -> ImageRow | None:
+    query = (
+        select(images.c.digest, images.c.media_type, images.c.size)
+        .join(repository_images, repository_images.c.image_digest == images.c.digest)
+        .join(repositories, repositories.c.id == repository_images.c.repository_id)
+        .where(repositories.c.name == repository, images.c.digest == digest)
+    )
+    row = (await conn.execute(query)).first()
+    return ImageRow(row.digest, row.media_type, row.size) if row else None
+
+
+async def missing_in_repository(
+    conn: AsyncConnection, repository_id: int, digests: list[str]
+) -> list[str]:
+    if not digests:
+        return []
+    query = select(repository_images.c.image_digest).where(
+        repository_images.c.repository_id == repository_id,
+        repository_images.c.image_digest.in_(set(digests)),
+    )
+    present = set((await conn.execute(query)).scalars())
+    return [d for d in digests if d not in present]
+
+
+async def referrers(
+    conn: AsyncConnection, repository: str, subject: str, artifact_type: str | None
+) -> list[Referrer]:
+    query = (
+        select(
+            images.c.digest,
+            images.c.media_type,
+            images.c.size,
+            images.c.artifact_type,
+            images.c.annotations,
+        )
+        .join(repository_images, repository_images.c.image_digest == images.c.digest)
+        .join(repositories, repositories.c.id == repository_images.c.repository_id)
+        .where(repositories.c.name == repository, images.c.subject_digest == subject)
+        .order_by(images.c.created_at, images.c.digest)
+    )
+    if artifact_type is not None:
+        query = query.where(images.c.artifact_type == artifact_type)
+    return [
+        Referrer(r.digest, r.media_type, r.size, r.artifact_type, dict(r.annotations or {}))
+        for r in await conn.execute(query)
+    ]

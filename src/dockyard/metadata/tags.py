@@ -1,0 +1,95 @@
+"""Tags: the current image of each, and the history of every move (newest first)."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.metadata.engine import insert_ignore, ordered
+from dockyard.metadata.schema import repositories, tag_events, tags
+
+
+async def resolve(conn: AsyncConnection, repository: str, tag: str) -> str | None:
+    query = (
+        select(tags.c.image_digest)
+        .join(repositories, repositories.c.id == tags.c.repository_id)
+        .where(repositories.c.name == repository, tags.c.name == tag)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def move(conn: AsyncConnection, repository_id: int, tag: str, digest: str) -> bool:
+    """Point a tag at an image; a history event is added only when the tag really moves."""
+    now = time.time()
+    current = (
+        await conn.execute(
+            select(tags.c.image_digest).where(
+                tags.c.repository_id == repository_id, tags.c.name == tag
+            )
+        )
+    ).scalar_one_or_none()
+    if current == digest:
+        return False
+    if current is None:
+        await conn.execute(
+            insert_ignore(conn, tags).values(
+                repository_id=repository_id, name=tag, image_digest=digest, updated_at=now
+            )
+        )
+    else:
+        await conn.execute(
+            update(tags)
+            .where(tags.c.repository_id == repository_id, tags.c.name == tag)
+            .values(image_digest=digest, updated_at=now)
+        )
+    generation = (
+        await conn.execute(select(func.count()).where(tag_events.c.repository_id == repository_id))
+    ).scalar_one() + 1
+    await conn.execute(
+        tag_events.insert().values(
+            repository_id=repository_id,
+            tag=tag,
+            image_digest=digest,
+            generation=generation,
+            created_at=now,
+        )
+    )
+    return True
+
+
+async def remove(conn: AsyncConnection, repository_id: int, tag: str) -> bool:
+    result = await conn.execute(
+        delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag)
+    )
+    return bool(result.rowcount)
+
+
+async def remove_pointing_at(conn: AsyncConnection, repository_id: int, digest: str) -> list[str]:
+    names = list(
+        (
+            await conn.execute(
+                select(tags.c.name).where(
+                    tags.c.repository_id == repository_id, tags.c.image_digest == digest
+                )
+            )
+        ).scalars()
+    )
+    if names:
+        await conn.execute(
+            delete(tags).where(tags.c.repository_id == repository_id, tags.c.image_digest == digest)
+        )
+    return names
+
+
+async def page(
+    conn: AsyncConnection, repository_id: int, last: str | None, limit: int | None
+) -> list[str]:
+    name = ordered(conn, tags.c.name)
+    query = select(tags.c.name).where(tags.c.repository_id == repository_id).order_by(name)
+    if last:
+        query = query.where(name > last)
+    if limit is not None:
+        query = query.limit(limit)
+    return list((await conn.execute(query)).scalars())

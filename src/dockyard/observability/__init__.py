@@ -1,0 +1,1 @@
+"""Logging (logfmt or JSON on stderr) and, later, Prometheus metrics."""

@@ -1,0 +1,231 @@
+"""Manifests pushed to a repository (OpenShift calls each one an image).
+
+A push is one transaction: the image row, what it references, repository membership, the tag
+move and its history event, and the change-log entry. Manifest bytes are stored as a blob before
+that transaction, so a crash leaves either the old state or the new one, never a tag pointing
+at nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.errors import (
+    DigestInvalidError,
+    ManifestBlobUnknownError,
+    ManifestUnknownError,
+    UnsupportedError,
+)
+from dockyard.metadata import (
+    blobs as blob_rows,
+    changes,
+    images as image_rows,
+    repositories,
+    tags as tag_rows,
+)
+from dockyard.registry.blobs import blob_path
+from dockyard.registry.context import RegistryContext
+from dockyard.registry.digest import Digest, digest_of, parse_digest
+from dockyard.registry.manifests import Descriptor, ParsedManifest, parse_manifest
+from dockyard.registry.mediatypes import OCI_INDEX
+from dockyard.storage.driver import PathNotFoundError
+
+MAX_MANIFEST_SIZE = 4 << 20
+CONTENT_CACHE_SIZE = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    digest: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    digest: Digest
+    manifest: ParsedManifest
+
+
+def _platform(descriptor: Descriptor) -> dict[str, Any] | None:
+    platform = descriptor.platform
+    if platform is None:
+        return None
+    found = {
+        "architecture": platform.architecture,
+        "os": platform.os,
+        "variant": platform.variant,
+        "os.version": platform.os_version,
+    }
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _references(manifest: ParsedManifest) -> list[image_rows.Reference]:
+    refs: list[image_rows.Reference] = []
+    if manifest.config is not None:
+        c = manifest.config
+        refs.append(image_rows.Reference("config", str(c.digest), c.media_type, c.size))
+    refs.extend(
+        image_rows.Reference("layer", str(d.digest), d.media_type, d.size) for d in manifest.layers
+    )
+    refs.extend(
+        image_rows.Reference("manifest", str(d.digest), d.media_type, d.size, _platform(d))
+        for d in manifest.manifests
+    )
+    return refs
+
+
+class ImageService:
+    def __init__(self, ctx: RegistryContext) -> None:
+        self.ctx = ctx
+        # Content by digest never changes, so a cache of it needs no invalidation.
+        self._content: OrderedDict[str, bytes] = OrderedDict()
+
+    async def resolve(self, repository: str, reference: Digest | str) -> image_rows.ImageRow:
+        async with self.ctx.db.read() as conn:
+            if isinstance(reference, str):
+                digest = await tag_rows.resolve(conn, repository, reference)
+                if digest is None:
+                    raise ManifestUnknownError(
+                        f"manifest tagged {reference!r} is not in repository {repository!r}",
+                        detail={"tag": reference},
+                    )
+            else:
+                digest = str(reference)
+            image = await image_rows.in_repository(conn, repository, digest)
+        if image is None:
+            raise ManifestUnknownError(detail={"digest": digest})
+        return image
+
+    async def get(self, repository: str, reference: Digest | str) -> Manifest:
+        image = await self.resolve(repository, reference)
+        return Manifest(image.digest, image.media_type, await self._read(image.digest))
+
+    async def _read(self, digest: str) -> bytes:
+        content = self._content.get(digest)
+        if content is not None:
+            self._content.move_to_end(digest)
+            return content
+        try:
+            content = await self.ctx.storage.get_content(blob_path(parse_digest(digest)))
+        except PathNotFoundError as exc:
+            raise ManifestUnknownError(
+                "manifest is recorded but missing from storage", detail={"digest": digest}
+            ) from exc
+        self._remember(digest, content)
+        return content
+
+    def _remember(self, digest: str, content: bytes) -> None:
+        self._content[digest] = content
+        while len(self._content) > CONTENT_CACHE_SIZE:
+            self._content.popitem(last=False)
+
+    async def put(
+        self, repository: str, reference: Digest | str, content: bytes, content_type: str | None
+    ) -> PushResult:
+        manifest = parse_manifest(content, content_type)
+        if isinstance(reference, Digest):
+            digest = digest_of(content, reference.algorithm)
+            if digest != reference:
+                raise DigestInvalidError(
+                    f"manifest has digest {digest}, not {reference}",
+                    detail={"expected": str(reference), "actual": str(digest)},
+                )
+        else:
+            digest = digest_of(content)
+        path = blob_path(digest)
+        try:
+            await self.ctx.storage.stat(path)
+        except PathNotFoundError:
+            await self.ctx.storage.put_content(path, content)
+        key = str(digest)
+        async with self.ctx.db.write() as conn:
+            repository_id = await repositories.ensure(conn, repository)
+            await self._check_references(conn, repository_id, manifest)
+            await blob_rows.record(conn, key, len(content))
+            await blob_rows.link(conn, repository_id, key)
+            await image_rows.record(
+                conn,
+                digest=key,
+                media_type=manifest.media_type,
+                size=len(content),
+                config_digest=str(manifest.config.digest) if manifest.config else None,
+                artifact_type=manifest.artifact_type,
+                subject_digest=str(manifest.subject.digest) if manifest.subject else None,
+                annotations=dict(manifest.annotations),
+                references=_references(manifest),
+            )
+            await image_rows.add_to_repository(conn, repository_id, key)
+            tag = reference if isinstance(reference, str) else None
+            if tag is not None:
+                await tag_rows.move(conn, repository_id, tag, key)
+            await changes.append(
+                conn,
+                kind="Image",
+                namespace=repository,
+                name=key,
+                action="push",
+                payload={"tag": tag, "mediaType": manifest.media_type, "size": len(content)},
+            )
+        self._remember(key, content)
+        return PushResult(digest, manifest)
+
+    async def _check_references(
+        self, conn: AsyncConnection, repository_id: int, manifest: ParsedManifest
+    ) -> None:
+        blobs = [str(d.digest) for d in manifest.blob_references()]
+        missing = await blob_rows.missing_in_repository(conn, repository_id, blobs)
+        children = [str(d.digest) for d in manifest.manifests]
+        missing += await image_rows.missing_in_repository(conn, repository_id, children)
+        if missing:
+            raise ManifestBlobUnknownError(
+                f"manifest references {len(missing)} unknown blob(s) or manifest(s):"
+                f" {', '.join(missing[:5])}",
+                detail={"digests": missing},
+            )
+
+    async def delete(self, repository: str, reference: Digest | str) -> None:
+        """By tag, untag; by digest, remove the manifest and every tag pointing at it."""
+        if not self.ctx.delete_enabled:
+            raise UnsupportedError("deletes are disabled on this registry")
+        async with self.ctx.db.write() as conn:
+            repository_id = await repositories.find_id(conn, repository)
+            if repository_id is None:
+                raise ManifestUnknownError(detail={"reference": str(reference)})
+            if isinstance(reference, str):
+                if not await tag_rows.remove(conn, repository_id, reference):
+                    raise ManifestUnknownError(detail={"tag": reference})
+                action, name = "untag", reference
+            else:
+                key = str(reference)
+                if not await image_rows.remove_from_repository(conn, repository_id, key):
+                    raise ManifestUnknownError(detail={"digest": key})
+                await tag_rows.remove_pointing_at(conn, repository_id, key)
+                await blob_rows.unlink(conn, repository_id, key)
+                action, name = "delete", key
+            await changes.append(
+                conn, kind="Image", namespace=repository, name=name, action=action, payload={}
+            )
+
+    async def referrers(self, repository: str, subject: Digest, artifact_type: str | None) -> bytes:
+        async with self.ctx.db.read() as conn:
+            found = await image_rows.referrers(conn, repository, str(subject), artifact_type)
+        manifests = []
+        for referrer in found:
+            entry: dict[str, Any] = {
+                "mediaType": referrer.media_type,
+                "digest": referrer.digest,
+                "size": referrer.size,
+            }
+            if referrer.artifact_type:
+                entry["artifactType"] = referrer.artifact_type
+            if referrer.annotations:
+                entry["annotations"] = referrer.annotations
+            manifests.append(entry)
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
+        return json.dumps(index, separators=(",", ":")).encode()

@@ -1,0 +1,170 @@
+"""Blob upload sessions: start, append, finish (verify, then move into place), cancel.
+
+An upload's bytes live in storage under the repository's ``_uploads`` directory and its state
+travels in the signed ``Location`` URL, so any worker or replica can continue it, even after a
+restart. Each worker keeps the running hash of uploads it is serving; when another worker
+appended in between (or the process restarted) the hash is recomputed from storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+from dockyard.errors import (
+    BlobUploadInvalidError,
+    BlobUploadUnknownError,
+    DigestInvalidError,
+    RangeInvalidError,
+)
+from dockyard.metadata import blobs as blob_rows, repositories
+from dockyard.registry.blobs import blob_path
+from dockyard.registry.context import RegistryContext
+from dockyard.registry.digest import Digest, Hasher
+from dockyard.registry.uploadstate import UploadState
+from dockyard.storage import paths
+from dockyard.storage.driver import FileWriter, PathNotFoundError
+
+WRITE_CHUNK = 1 << 20
+HASHER_CACHE_SIZE = 4096
+
+
+class UploadService:
+    def __init__(self, ctx: RegistryContext) -> None:
+        self.ctx = ctx
+        # upload id -> (bytes hashed, running sha256); valid only while it matches storage.
+        self._hashers: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
+
+    async def start(self, repository: str) -> UploadState:
+        upload_id = str(uuid.uuid4())
+        now = time.time()
+        started = paths.upload_started_at_path(repository, upload_id)
+        await self.ctx.storage.put_content(started, repr(now).encode())
+        self._remember(upload_id, 0, Hasher())
+        return UploadState(name=repository, upload_id=upload_id, offset=0, started_at=now)
+
+    async def size(self, state: UploadState) -> int:
+        """Bytes received so far; raises ``BlobUploadUnknownError`` for an ended upload."""
+        storage = self.ctx.storage
+        try:
+            return (await storage.stat(paths.upload_data_path(state.name, state.upload_id))).size
+        except PathNotFoundError:
+            pass
+        try:
+            await storage.stat(paths.upload_started_at_path(state.name, state.upload_id))
+        except PathNotFoundError as exc:
+            raise BlobUploadUnknownError(detail={"uuid": state.upload_id}) from exc
+        return 0
+
+    async def append(
+        self,
+        state: UploadState,
+        body: AsyncIterator[bytes],
+        start: int | None = None,
+        length: int | None = None,
+    ) -> UploadState:
+        """Append a chunk; ``start`` (from ``Content-Range``) must continue the upload."""
+        size = await self.size(state)
+        if start is not None and start != size:
+            raise RangeInvalidError(
+                f"chunk starts at {start} but the upload has {size} bytes",
+                headers={"Range": f"0-{size - 1}" if size else "0-0"},
+            )
+        written = await self._write(state, size, body)
+        if length is not None and written != length:
+            raise BlobUploadInvalidError(
+                f"received {written} bytes, Content-Length announced {length}"
+            )
+        return UploadState(state.name, state.upload_id, size + written, state.started_at)
+
+    async def finish(self, state: UploadState, digest: Digest, body: AsyncIterator[bytes]) -> int:
+        """Append the last chunk, verify the digest, and make the blob visible atomically."""
+        size = await self.size(state)
+        size += await self._write(state, size, body, durable=True)
+        actual = await self._digest(state, size, digest.algorithm)
+        if actual != digest:
+            await self.cancel(state)
+            raise DigestInvalidError(
+                f"content has digest {actual}, not {digest}",
+                detail={"expected": str(digest), "actual": str(actual)},
+            )
+        storage = self.ctx.storage
+        data = paths.upload_data_path(state.name, state.upload_id)
+        try:
+            await storage.stat(blob_path(digest))
+        except PathNotFoundError:
+            await storage.move(data, blob_path(digest))
+        async with self.ctx.db.write() as conn:
+            await blob_rows.record(conn, str(digest), size)
+            await blob_rows.link(conn, await repositories.ensure(conn, state.name), str(digest))
+        await self._discard(state)
+        return size
+
+    async def cancel(self, state: UploadState) -> None:
+        await self.size(state)
+        await self._discard(state)
+
+    async def _discard(self, state: UploadState) -> None:
+        self._hashers.pop(state.upload_id, None)
+        with contextlib.suppress(PathNotFoundError):
+            await self.ctx.storage.delete(paths.upload_dir(state.name, state.upload_id))
+
+    async def _write(
+        self, state: UploadState, size: int, body: AsyncIterator[bytes], durable: bool = False
+    ) -> int:
+        """Stream ``body`` to the upload's data; ``durable`` syncs it before it is moved."""
+        cached = self._hashers.pop(state.upload_id, None)
+        hasher = cached[1] if cached is not None and cached[0] == size else None
+        path = paths.upload_data_path(state.name, state.upload_id)
+        writer: FileWriter | None = None
+        written = 0
+        buffer = bytearray()
+        try:
+            async for chunk in body:
+                if not chunk:
+                    continue
+                buffer += chunk
+                if len(buffer) >= WRITE_CHUNK:
+                    writer = writer or await self.ctx.storage.writer(path, append=size > 0)
+                    written += await self._flush(writer, buffer, hasher)
+            if buffer or writer is None:
+                writer = writer or await self.ctx.storage.writer(path, append=size > 0)
+                written += await self._flush(writer, buffer, hasher)
+        except BaseException:
+            if writer is not None:
+                await writer.close()
+            raise
+        await (writer.commit() if durable else writer.close())
+        if hasher is not None:
+            self._remember(state.upload_id, size + written, hasher)
+        return written
+
+    @staticmethod
+    async def _flush(writer: FileWriter, buffer: bytearray, hasher: Hasher | None) -> int:
+        data = bytes(buffer)
+        buffer.clear()
+        if hasher is not None:
+            hasher.update(data)
+        await writer.write(data)
+        return len(data)
+
+    async def _digest(self, state: UploadState, size: int, algorithm: str) -> Digest:
+        cached = self._hashers.get(state.upload_id)
+        if cached is not None and cached[0] == size and cached[1].algorithm == algorithm:
+            return cached[1].digest()
+        hasher = Hasher(algorithm)
+        path = paths.upload_data_path(state.name, state.upload_id)
+        try:
+            async for chunk in await self.ctx.storage.reader(path):
+                hasher.update(chunk)
+        except PathNotFoundError as exc:
+            raise BlobUploadUnknownError(detail={"uuid": state.upload_id}) from exc
+        return hasher.digest()
+
+    def _remember(self, upload_id: str, size: int, hasher: Hasher) -> None:
+        self._hashers[upload_id] = (size, hasher)
+        while len(self._hashers) > HASHER_CACHE_SIZE:
+            self._hashers.popitem(last=False)

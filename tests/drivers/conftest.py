@@ -1,0 +1,41 @@
+"""The drivers the conformance suite runs against; a new backend adds one entry to ``DRIVERS``.
+
+A factory gets the fixture request, so it can reach whatever it needs (``tmp_path`` here, an
+emulator fixture for a cloud driver) and register its own cleanup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dockyard.storage.driver import StorageDriver
+from dockyard.storage.factory import create_driver
+
+DriverFactory = Callable[[pytest.FixtureRequest], StorageDriver]
+
+
+def _filesystem(request: pytest.FixtureRequest) -> StorageDriver:
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    # A root that does not exist yet, as on a fresh data directory.
+    return create_driver("filesystem", {"rootdirectory": str(tmp_path / "storage")})
+
+
+def _inmemory(request: pytest.FixtureRequest) -> StorageDriver:
+    return create_driver("inmemory", {})
+
+
+DRIVERS: dict[str, DriverFactory] = {"filesystem": _filesystem, "inmemory": _inmemory}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=[pytest.param(factory, id=name) for name, factory in DRIVERS.items()])
+def driver(request: pytest.FixtureRequest) -> StorageDriver:
+    factory: DriverFactory = request.param
+    return factory(request)
