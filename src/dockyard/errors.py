@@ -45,7 +45,9 @@ CODES: dict[ErrorCode, CodeInfo] = {
     ErrorCode.BLOB_UPLOAD_INVALID: CodeInfo(400, "blob upload invalid"),
     ErrorCode.BLOB_UPLOAD_UNKNOWN: CodeInfo(404, "blob upload unknown to registry"),
     ErrorCode.DIGEST_INVALID: CodeInfo(400, "provided digest did not match uploaded content"),
-    ErrorCode.MANIFEST_BLOB_UNKNOWN: CodeInfo(400, "manifest references a blob unknown to registry"),
+    ErrorCode.MANIFEST_BLOB_UNKNOWN: CodeInfo(
+        400, "manifest references a blob unknown to registry"
+    ),
     ErrorCode.MANIFEST_INVALID: CodeInfo(400, "manifest invalid"),
     ErrorCode.MANIFEST_UNKNOWN: CodeInfo(404, "manifest unknown"),
     ErrorCode.NAME_INVALID: CodeInfo(400, "invalid repository name"),

@@ -16,12 +16,15 @@ from distribution_helpers import (
     assert_error,
     assert_status,
     blob_status,
+    build_image,
     build_index,
     digest_of,
     manifest_status,
     push_blob,
     push_image,
+    push_image_blobs,
     push_manifest,
+    put_manifest,
     random_bytes,
     repo_state,
     tags_of,
@@ -211,6 +214,16 @@ def test_deleted_blob_can_be_uploaded_again(api: httpx.Client) -> None:
     assert_status(api.delete(f"/v2/{repo}/blobs/{digest}"), 202)
     push_blob(api, repo, data)
     assert api.get(f"/v2/{repo}/blobs/{digest}").content == data
+
+
+def test_manifest_cannot_reference_a_deleted_blob(api: httpx.Client) -> None:
+    repo = unique_repo()
+    image = build_image(repo)
+    push_image_blobs(api, image)
+    assert_status(api.delete(f"/v2/{repo}/blobs/{image.layer_digests[0]}"), 202)
+    response = put_manifest(api, repo, "v1", image.manifest)
+    assert_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
+    assert manifest_status(api, repo, "v1") == 404
 
 
 def test_delete_sha512_blob(api: httpx.Client) -> None:

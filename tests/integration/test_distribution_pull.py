@@ -152,6 +152,21 @@ def test_unsatisfiable_range_is_416(api: httpx.Client, header: str) -> None:
     assert response.headers.get("content-range") == "bytes */1000", describe(response)
 
 
+@pytest.mark.parametrize("header", ["bytes=abc", "items=0-5", "bytes=5-2", "bytes=0-1,5-6"])
+def test_range_the_server_may_ignore(api: httpx.Client, header: str) -> None:
+    # RFC 9110 14.2: "A server MAY ignore the Range header field"; an invalid ranges-specifier
+    # is ignored. Either the whole blob (200), a correct part (206), or 416: never a 500.
+    repo = unique_repo()
+    data = random_bytes(100)
+    digest = push_blob(api, repo, data)
+    response = api.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": header})
+    assert response.status_code in {200, 206, 416}, describe(response)
+    if response.status_code == 200:
+        assert response.content == data
+    if response.status_code == 416:
+        assert_error(response, 416, "RANGE_INVALID")
+
+
 def test_range_on_missing_blob_is_still_404(api: httpx.Client) -> None:
     repo = unique_repo()
     push_blob(api, repo, b"x")

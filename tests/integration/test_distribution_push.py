@@ -341,6 +341,23 @@ def test_put_range_that_does_not_continue_is_416_and_stores_nothing(api: httpx.C
     assert blob_status(api, repo, digest_of(data)) == 404
 
 
+def test_two_sessions_uploading_the_same_blob_both_succeed(api: httpx.Client) -> None:
+    # "If process A and B upload the same layer at the same time, both operations will proceed
+    # and the first to complete will be stored in the registry."
+    repo = unique_repo()
+    data = random_bytes(5000)
+    digest = digest_of(data)
+    first = start_upload(api, repo).headers["location"]
+    second = start_upload(api, repo).headers["location"]
+    first = _patch(api, first, data[:2000], "0-1999").headers["location"]
+    second = _patch(api, second, data[:3000], "0-2999").headers["location"]
+    done = api.put(with_digest(second, digest), content=data[3000:])
+    _assert_blob_created(done, repo, digest)
+    done = api.put(with_digest(first, digest), content=data[2000:])
+    _assert_blob_created(done, repo, digest)
+    _assert_blob(api, repo, digest, data)
+
+
 # ---------------------------------------------------------------------------------------------
 # status, cancel, unknown and tampered sessions
 

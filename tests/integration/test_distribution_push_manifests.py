@@ -135,6 +135,20 @@ def test_content_type_parameters_are_ignored(api: httpx.Client) -> None:
     assert _get(api, repo, "v1").headers["content-type"] == OCI_MANIFEST
 
 
+def test_put_without_content_type_uses_the_media_type_field(api: httpx.Client) -> None:
+    # "Clients SHOULD set the Content-Type header": one that does not either has the manifest
+    # stored under its mediaType field or refused as MANIFEST_INVALID, never a 500.
+    repo = unique_repo()
+    image = build_image(repo)
+    push_image_blobs(api, image)
+    response = api.put(f"/v2/{repo}/manifests/v1", content=image.manifest)
+    if response.status_code == 201:
+        assert _get(api, repo, "v1").headers["content-type"] == OCI_MANIFEST
+    else:
+        assert_error(response, 400, "MANIFEST_INVALID")
+        assert manifest_status(api, repo, "v1") == 404
+
+
 def test_same_manifest_twice_and_tag_moves(api: httpx.Client) -> None:
     repo = unique_repo()
     first = push_image(api, repo, "v1")

@@ -16,7 +16,7 @@ COMMAND_GROUPS: tuple[Register, ...] = (serve.register,)
 
 DESCRIPTION = """\
 Dockyard is a container image registry (OCI Distribution 1.1, Docker v2) with projects,
-image streams and roles. One command runs the server and talks to it."""
+image streams and roles."""
 
 EPILOG = """\
 Start a registry on this machine (data in ~/.local/share/dockyard):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.metadata.engine import insert_ignore, ordered
@@ -86,10 +86,12 @@ async def remove_pointing_at(conn: AsyncConnection, repository_id: int, digest: 
 async def page(
     conn: AsyncConnection, repository_id: int, last: str | None, limit: int | None
 ) -> list[str]:
+    """Tag names after ``last`` in the spec's lexical order: case-insensitive, ties by bytes."""
     name = ordered(conn, tags.c.name)
-    query = select(tags.c.name).where(tags.c.repository_id == repository_id).order_by(name)
+    folded = ordered(conn, func.lower(tags.c.name))
+    query = select(tags.c.name).where(tags.c.repository_id == repository_id).order_by(folded, name)
     if last:
-        query = query.where(name > last)
+        query = query.where(or_(folded > last.lower(), and_(folded == last.lower(), name > last)))
     if limit is not None:
         query = query.limit(limit)
     return list((await conn.execute(query)).scalars())

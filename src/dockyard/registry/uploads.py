@@ -67,23 +67,24 @@ class UploadService:
         length: int | None = None,
     ) -> UploadState:
         """Append a chunk; ``start`` (from ``Content-Range``) must continue the upload."""
-        size = await self.size(state)
-        if start is not None and start != size:
-            raise RangeInvalidError(
-                f"chunk starts at {start} but the upload has {size} bytes",
-                headers={"Range": f"0-{size - 1}" if size else "0-0"},
-            )
-        written = await self._write(state, size, body)
-        if length is not None and written != length:
-            raise BlobUploadInvalidError(
-                f"received {written} bytes, Content-Length announced {length}"
-            )
+        size = await self._continued_size(state, start)
+        written = await self._write(state, size, body, length)
+        self._check_length(written, length)
         return UploadState(state.name, state.upload_id, size + written, state.started_at)
 
-    async def finish(self, state: UploadState, digest: Digest, body: AsyncIterator[bytes]) -> int:
+    async def finish(
+        self,
+        state: UploadState,
+        digest: Digest,
+        body: AsyncIterator[bytes],
+        start: int | None = None,
+        length: int | None = None,
+    ) -> int:
         """Append the last chunk, verify the digest, and make the blob visible atomically."""
-        size = await self.size(state)
-        size += await self._write(state, size, body, durable=True)
+        size = await self._continued_size(state, start)
+        written = await self._write(state, size, body, length, durable=True)
+        self._check_length(written, length)
+        size += written
         actual = await self._digest(state, size, digest.algorithm)
         if actual != digest:
             await self.cancel(state)
@@ -103,6 +104,20 @@ class UploadService:
         await self._discard(state)
         return size
 
+    async def _continued_size(self, state: UploadState, start: int | None) -> int:
+        size = await self.size(state)
+        if start is not None and start != size:
+            raise RangeInvalidError(
+                f"chunk starts at {start} but the upload has {size} bytes",
+                headers={"Range": f"0-{size - 1}" if size else "0-0"},
+            )
+        return size
+
+    @staticmethod
+    def _check_length(written: int, length: int | None) -> None:
+        if length is not None and written != length:
+            raise BlobUploadInvalidError(f"received {written} bytes where {length} were announced")
+
     async def cancel(self, state: UploadState) -> None:
         await self.size(state)
         await self._discard(state)
@@ -113,19 +128,29 @@ class UploadService:
             await self.ctx.storage.delete(paths.upload_dir(state.name, state.upload_id))
 
     async def _write(
-        self, state: UploadState, size: int, body: AsyncIterator[bytes], durable: bool = False
+        self,
+        state: UploadState,
+        size: int,
+        body: AsyncIterator[bytes],
+        limit: int | None,
+        durable: bool = False,
     ) -> int:
         """Stream ``body`` to the upload's data; ``durable`` syncs it before it is moved."""
         cached = self._hashers.pop(state.upload_id, None)
         hasher = cached[1] if cached is not None and cached[0] == size else None
         path = paths.upload_data_path(state.name, state.upload_id)
         writer: FileWriter | None = None
-        written = 0
+        written = received = 0
         buffer = bytearray()
         try:
             async for chunk in body:
                 if not chunk:
                     continue
+                received += len(chunk)
+                if limit is not None and received > limit:
+                    raise BlobUploadInvalidError(
+                        f"chunk is longer than the {limit} bytes announced"
+                    )
                 buffer += chunk
                 if len(buffer) >= WRITE_CHUNK:
                     writer = writer or await self.ctx.storage.writer(path, append=size > 0)

@@ -7,7 +7,12 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from dockyard.auth import access
-from dockyard.errors import BlobUploadInvalidError, BlobUploadUnknownError, DigestInvalidError
+from dockyard.errors import (
+    BlobUploadInvalidError,
+    BlobUploadUnknownError,
+    DigestInvalidError,
+    RangeInvalidError,
+)
 from dockyard.http.distribution.call import Call
 from dockyard.registry.digest import Digest, parse_digest
 from dockyard.registry.ranges import parse_content_range
@@ -47,6 +52,21 @@ def _content_length(call: Call) -> int | None:
     if not value.isdigit():
         raise BlobUploadInvalidError(f"invalid Content-Length {value[:40]!r}")
     return int(value)
+
+
+def _chunk(call: Call) -> tuple[int | None, int | None]:
+    """Where a chunk starts (``Content-Range``) and how long it is, checked against each other."""
+    length = _content_length(call)
+    header = call.request.headers.get("content-range")
+    if header is None:
+        return None, length
+    start, end = parse_content_range(header)
+    if length is not None and length != end - start + 1:
+        raise RangeInvalidError(
+            f"Content-Range {header[:60]!r} covers {end - start + 1} bytes but Content-Length"
+            f" is {length}"
+        )
+    return start, end - start + 1
 
 
 def _state(call: Call) -> UploadState:
@@ -89,9 +109,7 @@ async def start_upload(call: Call) -> Response:
 async def patch_upload(call: Call) -> Response:
     await call.require(access.push(call.name))
     state = _state(call)
-    header = call.request.headers.get("content-range")
-    start = parse_content_range(header)[0] if header else None
-    length = _content_length(call)
+    start, length = _chunk(call)
     state = await call.services.uploads.append(state, call.request.stream(), start, length)
     return _session_response(call, state, 202)
 
@@ -103,7 +121,8 @@ async def put_upload(call: Call) -> Response:
     if not value:
         raise DigestInvalidError("the digest query parameter is required to finish an upload")
     digest = parse_digest(value)
-    await call.services.uploads.finish(state, digest, call.request.stream())
+    start, length = _chunk(call)
+    await call.services.uploads.finish(state, digest, call.request.stream(), start, length)
     return _created(call, digest)
 
 
