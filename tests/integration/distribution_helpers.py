@@ -83,7 +83,8 @@ def describe(response: httpx.Response) -> str:
 
 
 def media_type_of(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    value: str = response.headers.get("content-type", "")
+    return value.split(";", 1)[0].strip().lower()
 
 
 def location_path(location: str) -> str:
@@ -353,7 +354,8 @@ def repo_state(
 def upload_range(client: httpx.Client, location: str) -> str | None:
     response = client.get(location)
     assert_status(response, 204)
-    return response.headers.get("range")
+    value: str | None = response.headers.get("range")
+    return value
 
 
 def next_link(response: httpx.Response) -> str | None:

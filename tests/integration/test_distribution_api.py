@@ -7,6 +7,7 @@ Spec: OCI distribution-spec 1.1 ("Determining Support", "Error Codes", the ``<na
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -114,6 +115,27 @@ def test_unknown_endpoint_under_a_repository_is_404_not_500(api: httpx.Client) -
     push_image(api, repo, "v1")
     response = api.get(f"/v2/{repo}/no-such-endpoint")
     assert response.status_code == 404, describe(response)
+
+
+def test_warning_headers_if_any_are_well_formed(api: httpx.Client) -> None:
+    # "If included, Warning headers MUST specify a warn-code of 299 and a warn-agent of -, and
+    # MUST NOT specify a warn-date value. A registry MUST NOT send more than 4096 bytes of
+    # warning data from all headers combined."
+    repo = unique_repo()
+    image = push_image(api, repo, "v1")
+    responses = [
+        api.get("/v2/"),
+        api.get(f"/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST}),
+        api.head(f"/v2/{repo}/blobs/{image.config_digest}"),
+        api.get(f"/v2/{repo}/tags/list"),
+        api.get(f"/v2/{repo}/referrers/{image.digest}"),
+        api.get(f"/v2/{repo}/manifests/missing"),
+    ]
+    for response in responses:
+        warnings = response.headers.get_list("warning")
+        assert sum(len(w) for w in warnings) <= 4096, describe(response)
+        for warning in warnings:
+            assert re.fullmatch(r'299 - "(?:[^"\\]|\\.)*"', warning), describe(response)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -305,6 +305,23 @@ def test_referrers_lists_manifests_with_that_subject(api: httpx.Client) -> None:
     }
 
 
+def test_many_referrers_are_all_listed_across_pages(api: httpx.Client) -> None:
+    # "A Link header MUST be included in the response when the descriptor list cannot be
+    # returned in a single manifest." Following Link headers (if any) yields every referrer once.
+    repo = unique_repo()
+    subject = push_image(api, repo, "v1")
+    pushed = {
+        push_image(
+            api, repo, layer_count=0, artifact_type=SBOM, subject=subject.as_descriptor()
+        ).digest
+        for _ in range(30)
+    }
+    listed: list[str] = []
+    for page in paginate(api, f"/v2/{repo}/referrers/{subject.digest}", "manifests"):
+        listed += [entry["digest"] for entry in page]
+    assert sorted(listed) == sorted(pushed)
+
+
 def test_referrers_filter_by_artifact_type(api: httpx.Client) -> None:
     # "If filtering is requested and applied, the response MUST include a header
     # OCI-Filters-Applied: artifactType".

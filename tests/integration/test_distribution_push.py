@@ -460,15 +460,16 @@ def test_mount_from_a_repository_without_the_blob_is_a_new_session(api: httpx.Cl
     data = random_bytes(500)
     digest = push_blob(api, elsewhere, data)  # in the registry, but not in ``source``
     push_blob(api, source, b"source has something else")
+    locations = []
     for origin in (source, unique_repo("nonexistent")):
         response = api.post(
             f"/v2/{target}/blobs/uploads/", params={"mount": digest, "from": origin}
         )
         assert_status(response, 202)
         assert blob_status(api, target, digest) == 404
-        location = response.headers["location"]
-        assert location_path(location).startswith(f"/v2/{target}/blobs/uploads/")
-    response = api.put(with_digest(location, digest), content=data)
+        locations.append(response.headers["location"])
+        assert location_path(locations[-1]).startswith(f"/v2/{target}/blobs/uploads/")
+    response = api.put(with_digest(locations[-1], digest), content=data)
     _assert_blob_created(response, target, digest)
 
 

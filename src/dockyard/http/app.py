@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> Starlette:
             listing=ListingService(ctx),
             authorizer=OpenAuthorizer(),
             secret=ctx.secret,
+            base_url=(settings.http.host or "").rstrip("/"),
         )
         try:
             yield

@@ -22,6 +22,7 @@ class Services:
     listing: ListingService
     authorizer: Authorizer
     secret: bytes
+    base_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class Call:
     @property
     def query(self) -> dict[str, str]:
         return dict(self.request.query_params)
+
+    def location(self, path: str) -> str:
+        """A ``Location`` for ``path``: absolute when ``http.host`` is set, else relative."""
+        return f"{self.services.base_url}{path}"
 
     async def require(self, access: Access) -> None:
         """Stop the request unless the principal may do ``access``."""

@@ -67,7 +67,7 @@ async def put_manifest(call: Call) -> Response:
         call.name, reference, content, call.request.headers.get("content-type")
     )
     headers = {
-        "Location": f"/v2/{call.name}/manifests/{result.digest}",
+        "Location": call.location(f"/v2/{call.name}/manifests/{result.digest}"),
         "Docker-Content-Digest": str(result.digest),
     }
     if result.manifest.subject is not None:

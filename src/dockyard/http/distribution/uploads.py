@@ -27,7 +27,9 @@ def _session_response(call: Call, state: UploadState, status: int) -> Response:
         b"",
         status_code=status,
         headers={
-            "Location": f"/v2/{call.name}/blobs/uploads/{state.upload_id}?_state={token}",
+            "Location": call.location(
+                f"/v2/{call.name}/blobs/uploads/{state.upload_id}?_state={token}"
+            ),
             "Range": f"0-{end}",
             "Docker-Upload-UUID": state.upload_id,
         },
@@ -39,7 +41,7 @@ def _created(call: Call, digest: Digest) -> Response:
         b"",
         status_code=201,
         headers={
-            "Location": f"/v2/{call.name}/blobs/{digest}",
+            "Location": call.location(f"/v2/{call.name}/blobs/{digest}"),
             "Docker-Content-Digest": str(digest),
         },
     )
