@@ -15,8 +15,7 @@ COMMAND_GROUPS: tuple[Register, ...] = (serve.register,)
 """One ``register`` per command module; a new group is a module plus an entry here."""
 
 DESCRIPTION = """\
-Dockyard is a container image registry (OCI Distribution 1.1, Docker v2) with projects,
-image streams and roles."""
+Dockyard is a container image registry: OCI Distribution 1.1 and Docker Registry HTTP API V2."""
 
 EPILOG = """\
 Start a registry on this machine (data in ~/.local/share/dockyard):

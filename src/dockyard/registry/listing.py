@@ -20,7 +20,7 @@ class Page:
 
 def parse_page_size(value: str | None, default: int | None) -> int | None:
     """``n`` from the query: a non-negative integer, capped so one answer stays bounded."""
-    if value is None:
+    if not value:  # absent or empty, as Distribution reads it
         return default
     if not value.isdigit():
         raise PaginationNumberInvalidError(
