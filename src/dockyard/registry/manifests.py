@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from dockyard.errors import ManifestInvalidError, RegistryError
@@ -128,7 +128,7 @@ def parse_manifest(content: bytes, content_type: str | None) -> ParsedManifest:
     return _parse_image_manifest(body, media_type)
 
 
-def _refuse_schema1() -> None:
+def _refuse_schema1() -> NoReturn:
     raise ManifestInvalidError(
         "Docker schema1 manifests are not supported: push a Docker schema2 or OCI manifest"
         " (for example with a current docker, podman, skopeo or crane)",
@@ -148,21 +148,21 @@ def _manifest_type(declared: str, body_type: str | None, body: dict[str, Any]) -
     if declared not in GENERIC_CONTENT_TYPES:
         if declared not in MANIFESTS:
             raise ManifestInvalidError(
-                f"unsupported manifest media type {declared!r} in Content-Type",
-                detail={"mediaType": declared, "supported": sorted(MANIFESTS)},
+                f"unsupported manifest media type {declared[:200]!r} in Content-Type",
+                detail={"mediaType": declared[:200], "supported": sorted(MANIFESTS)},
             )
         if body_type is not None and body_type != declared:
             raise ManifestInvalidError(
-                f"mediaType {body_type!r} in the manifest does not match the Content-Type"
+                f"mediaType {body_type[:200]!r} in the manifest does not match the Content-Type"
                 f" {declared!r}",
-                detail={"mediaType": body_type, "contentType": declared},
+                detail={"mediaType": body_type[:200], "contentType": declared},
             )
         media_type = declared
     elif body_type is not None:
         if body_type not in MANIFESTS:
             raise ManifestInvalidError(
-                f"unsupported manifest media type {body_type!r}",
-                detail={"mediaType": body_type, "supported": sorted(MANIFESTS)},
+                f"unsupported manifest media type {body_type[:200]!r}",
+                detail={"mediaType": body_type[:200], "supported": sorted(MANIFESTS)},
             )
         media_type = body_type
     else:
