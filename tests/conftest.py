@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: databases, free ports and real ``dockyard serve`` processes.
+"""Fixtures shared by every test: databases, free ports and real server processes.
 
 - ``database_url``: a fresh, empty metadata database for one test. SQLite in ``tmp_path`` by
   default; with ``DOCKYARD_TEST_DATABASE=postgres`` a new database on a throwaway PostgreSQL
@@ -6,15 +6,23 @@
 - ``registry``: a ``dockyard serve`` process of its own for one test (``RegistryProcess``);
   ``registry_factory`` starts more, with extra settings. ``shared_registry``: one server for the
   whole session, for tests that only need a place to push (each uses its own repository names).
-- ``free_port()``: a TCP port on 127.0.0.1 that nothing listens on right now.
+- Logging in: a server with authentication prints its admin password on its first start;
+  ``RegistryProcess`` reads it (``admin_password``), fetches an API token with it once
+  (``token``) and offers ``auth`` (``("admin", token)``, or None when the server printed no
+  password: then nothing is sent). ``registry.client()`` is an httpx client that sends it;
+  ``dockyard_credentials(host)`` finds the ``auth`` of the server a test uses on ``host``.
+- ``upstream``: Debian's ``docker-registry`` (Distribution 2.8) as a peer registry, no auth.
+- ``free_port()``: a TCP port on 127.0.0.1 that nothing listens on right now;
+  ``binary_path(name)``: an installed tool, or a skip (a failure under CI).
 
-When a test fails, the log of every registry it used is attached to the report.
+When a test fails, the log of every server it used is attached to the report.
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import re
 import shutil
@@ -27,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, NoReturn, Protocol
 
 import httpx
 import pytest
@@ -38,6 +46,13 @@ HTTP_SECRET = "dockyard-tests-http-secret-0123456789abcdef"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
 LOG_TAIL_CHARS = 12_000
+
+ADMIN_USER = "admin"
+ADMIN_LOGIN = re.compile(r"dockyard login -u admin -p (\S+)")
+"""The line of the block a server with authentication prints on its first start."""
+
+Auth = tuple[str, str]
+"""HTTP Basic credentials: ``(user, password)``; Dockyard takes any user with a token."""
 
 
 def free_port() -> int:
@@ -51,6 +66,28 @@ def free_port() -> int:
 def in_ci() -> bool:
     """Whether this runs in CI, where a missing tool is a failure, never a skip."""
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def unavailable(what: str) -> NoReturn:
+    """Skip the test for want of ``what``; under CI, which installs everything, fail it."""
+    message = f"{what} is not installed (.ci/run lists the packages the tests need)"
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def require_binary(name: str) -> str:
+    """The path of an executable; skips the test when it is absent, fails instead under CI."""
+    found = shutil.which(name)
+    if found is None:
+        unavailable(name)
+    return found
+
+
+@pytest.fixture(scope="session")
+def binary_path() -> Callable[[str], str]:
+    """``binary_path(name)``: ``require_binary`` for the fixtures of the conftests below."""
+    return require_binary
 
 
 # --- databases -------------------------------------------------------------------------------
@@ -171,10 +208,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     """The session's PostgreSQL cluster (started on first use)."""
     bindir = _postgres_bindir()
     if bindir is None or not (bindir / "initdb").exists():
-        message = "PostgreSQL is not installed (.ci/run lists the packages the tests need)"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable("PostgreSQL")
     cluster = PostgresCluster.start(bindir)
     yield cluster
     cluster.stop()
@@ -200,7 +234,7 @@ def database_url(new_database: NewDatabase, tmp_path: Path) -> str:
     return new_database(directory)
 
 
-# --- registry processes ----------------------------------------------------------------------
+# --- server processes ------------------------------------------------------------------------
 
 
 def _group_alive(pgid: int) -> bool:
@@ -223,32 +257,18 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-class RegistryProcess:
-    """One ``python -m dockyard serve`` process tree on a fixed port, data dir and database.
+class ServerProcess:
+    """A server process tree on ``127.0.0.1:<port>`` with its output appended to ``log_path``.
 
-    ``start()`` starts it (again) and waits until ``GET /v2/`` answers; ``stop()`` sends SIGTERM and
-    waits; ``kill()`` sends SIGKILL to the whole process group, workers included. Output goes to
-    ``log_path``, appended across restarts.
+    A subclass's ``start()`` calls ``_spawn()`` and ``_wait_ready()``; ``stop()`` sends SIGTERM
+    and waits; ``kill()`` sends SIGKILL to the whole process group, workers included.
     """
 
-    def __init__(
-        self,
-        data_dir: Path,
-        database_url: str,
-        log_path: Path,
-        *,
-        port: int | None = None,
-        workers: int = 2,
-        env: Mapping[str, str] | None = None,
-        args: tuple[str, ...] = (),
-    ) -> None:
-        self.data_dir = data_dir
-        self.database_url = database_url
+    name = "server"
+
+    def __init__(self, log_path: Path, port: int | None = None) -> None:
         self.log_path = log_path
         self.port = port if port is not None else free_port()
-        self.workers = workers
-        self.extra_env = dict(env or {})
-        self.extra_args = args
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -264,50 +284,25 @@ class RegistryProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def environment(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
-        env.update(
-            REGISTRY_DATABASE_URL=self.database_url,
-            REGISTRY_HTTP_SECRET=HTTP_SECRET,
-            REGISTRY_LOG_LEVEL="info",
-            PYTHONUNBUFFERED="1",
-        )
-        env.update(self.extra_env)
-        return env
-
-    def start(self, timeout: float = START_TIMEOUT) -> None:
+    def _spawn(self, command: list[str], *, cwd: Path, env: Mapping[str, str] | None) -> None:
         if self.running:
-            raise RuntimeError(f"registry on {self.host} is already running")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+            raise RuntimeError(f"{self.name} on {self.host} is already running")
         self._close_log()
         self._log = self.log_path.open("ab")
-        self._log.write(f"\n===== starting dockyard on {self.host} =====\n".encode())
+        self._log.write(f"\n===== starting {self.name} on {self.host} =====\n".encode())
         self._log.flush()
-        command = [
-            sys.executable,
-            "-m",
-            "dockyard",
-            "serve",
-            "--data-dir",
-            str(self.data_dir),
-            "--addr",
-            self.host,
-            "--workers",
-            str(self.workers),
-            *self.extra_args,
-        ]
         self.process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=self.environment(),
-            cwd=self.data_dir.parent,
+            env=env,
+            cwd=cwd,
             start_new_session=True,  # its own process group, so kill() reaches the workers
         )
-        self._wait_ready(timeout)
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, ready: Callable[[int], bool]) -> None:
+        """Poll ``GET /v2/`` until ``ready(status)``; raises if the server exits or times out."""
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
             while True:
@@ -316,20 +311,16 @@ class RegistryProcess:
                     code = self.process.returncode
                     self._reap_group()
                     raise RuntimeError(
-                        f"dockyard serve exited with {code} before answering on {self.host}:\n"
+                        f"{self.name} exited with {code} before answering on {self.host}:\n"
                         f"{self.log_tail()}"
                     )
-                try:
-                    response = client.get(f"{self.url}/v2/")
-                except httpx.TransportError:
-                    pass
-                else:
-                    if response.status_code < 500:
+                with contextlib.suppress(httpx.TransportError):
+                    if ready(client.get(f"{self.url}/v2/").status_code):
                         return
                 if time.monotonic() > deadline:
                     self.kill()
                     raise RuntimeError(
-                        f"dockyard serve did not answer GET /v2/ on {self.host} within "
+                        f"{self.name} did not answer GET /v2/ on {self.host} within "
                         f"{timeout:.0f}s:\n{self.log_tail()}"
                     )
                 time.sleep(0.05)
@@ -349,7 +340,7 @@ class RegistryProcess:
         except subprocess.TimeoutExpired:
             self.kill()
             raise RuntimeError(
-                f"dockyard serve did not exit within {timeout:.0f}s of SIGTERM:\n{self.log_tail()}"
+                f"{self.name} did not exit within {timeout:.0f}s of SIGTERM:\n{self.log_tail()}"
             ) from None
         self._wait_group_gone(pgid, timeout)
         self._close_log()
@@ -402,7 +393,143 @@ class RegistryProcess:
         return self.log_text()[-chars:]
 
     def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url} log={self.log_path}>"
+
+
+class RegistryProcess(ServerProcess):
+    """One ``python -m dockyard serve`` process tree on a fixed port, data dir and database.
+
+    ``start()`` starts it (again) and waits until ``GET /v2/`` answers. Output goes to
+    ``log_path``, appended across restarts.
+
+    Credentials: after the first start, ``admin_password`` is what the server printed (None
+    when it printed none, i.e. has no authentication); ``token`` an API token fetched once with
+    it; ``auth`` the HTTP Basic pair to send, ``("admin", token)``, or None. They outlive
+    ``stop()``/``kill()`` and ``start()``, which print nothing of the kind again.
+    """
+
+    name = "dockyard serve"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        workers: int = 2,
+        env: Mapping[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(log_path, port)
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.workers = workers
+        self.extra_env = dict(env or {})
+        self.extra_args = args
+        self.admin_password: str | None = None
+        self.token: str | None = None
+
+    @property
+    def auth(self) -> Auth | None:
+        """HTTP Basic credentials for every request (a token: cheap for the server), or None."""
+        return None if self.token is None else (ADMIN_USER, self.token)
+
+    def client(self, *, timeout: float = 30.0, **options: Any) -> httpx.Client:
+        """An httpx client for this server: relative URLs, and ``auth`` on every request."""
+        return httpx.Client(base_url=self.url, auth=self.auth, timeout=timeout, **options)
+
+    def environment(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
+        env.update(
+            REGISTRY_DATABASE_URL=self.database_url,
+            REGISTRY_HTTP_SECRET=HTTP_SECRET,
+            REGISTRY_LOG_LEVEL="info",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "dockyard",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--addr",
+            self.host,
+            "--workers",
+            str(self.workers),
+            *self.extra_args,
+        ]
+        self._spawn(command, cwd=self.data_dir.parent, env=self.environment())
+        self._wait_ready(timeout, lambda status: status < 500)  # 401 too: it is up
+        self._log_in()
+
+    def _log_in(self) -> None:
+        """Read the admin password the first start printed; fetch a token with it, once."""
+        if self.admin_password is None:
+            found = ADMIN_LOGIN.search(self.log_text())
+            if found is None:
+                return  # no authentication: nothing to send
+            self.admin_password = found.group(1)
+        if self.token is None:
+            response = httpx.post(
+                f"{self.url}/oauth/token",
+                data={
+                    "grant_type": "password",
+                    "username": ADMIN_USER,
+                    "password": self.admin_password,
+                },
+                timeout=30,
+            )
+            if response.status_code != 200:
+                raise RuntimeError(
+                    f"POST /oauth/token on {self.host} answered {response.status_code}: "
+                    f"{response.text}\n{self.log_tail()}"
+                )
+            self.token = str(response.json()["access_token"])
+
+    def __repr__(self) -> str:
         return f"<RegistryProcess {self.url} data_dir={self.data_dir}>"
+
+
+class Upstream(ServerProcess):
+    """A Distribution 2.8 ``docker-registry`` on plain HTTP, with deletes enabled, no auth."""
+
+    name = "docker-registry"
+
+    def __init__(self, binary: str, root: Path) -> None:
+        super().__init__(root / "registry.log")
+        self.binary = binary
+        self.root = root
+        self.config_path = root / "registry.yml"
+        storage = root / "storage"
+        storage.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(
+            "version: 0.1\n"
+            "log: {level: info, accesslog: {disabled: true}}\n"
+            "storage:\n"
+            f"  filesystem: {{rootdirectory: {json.dumps(str(storage))}}}\n"
+            "  delete: {enabled: true}\n"
+            "  cache: {blobdescriptor: inmemory}\n"
+            "http:\n"
+            f"  addr: {self.host}\n"
+            "  secret: dockyard-tests-upstream-secret\n"
+            "health: {storagedriver: {enabled: false}}\n"
+        )
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        self._spawn([self.binary, "serve", str(self.config_path)], cwd=self.root, env=None)
+        self._wait_ready(timeout, lambda status: status == 200)
+
+
+def _registry_in(root: Path, database_url: str, **options: Any) -> RegistryProcess:
+    """A (not yet started) server with its data dir and log under ``root``."""
+    return RegistryProcess(root / "data", database_url, root / "dockyard.log", **options)
 
 
 class RegistryFactory(Protocol):
@@ -437,13 +564,8 @@ def registry_factory(
     ) -> RegistryProcess:
         root = tmp_path / f"registry-{len(started)}"
         root.mkdir()
-        process = RegistryProcess(
-            data_dir=root / "data",
-            database_url=database_url or new_database(root),
-            log_path=root / "dockyard.log",
-            workers=workers,
-            env=env,
-            args=args,
+        process = _registry_in(
+            root, database_url or new_database(root), workers=workers, env=env, args=args
         )
         started.append(process)
         request.node.stash.setdefault(_REGISTRIES, []).append(process)
@@ -468,14 +590,41 @@ def shared_registry(
 ) -> Iterator[RegistryProcess]:
     """One registry for the whole session; tests must use repository names of their own."""
     root = tmp_path_factory.mktemp("shared-registry")
-    process = RegistryProcess(
-        data_dir=root / "data", database_url=new_database(root), log_path=root / "dockyard.log"
-    )
+    process = _registry_in(root, new_database(root))
     try:
         process.start()
         yield process
     finally:
         process.close()
+
+
+Credentials = Callable[[str], Auth | None]
+
+
+@pytest.fixture
+def dockyard_credentials(request: pytest.FixtureRequest) -> Credentials:
+    """``dockyard_credentials(host)``: the ``auth`` of the Dockyard server this test uses on
+    ``host``; None for any other host (the ``docker-registry`` peer has no auth) and for a
+    server without authentication. For clients that name registries by host, like skopeo."""
+
+    def lookup(host: str) -> Auth | None:
+        for process in _servers_of(request.node):
+            if isinstance(process, RegistryProcess) and process.host == host:
+                return process.auth
+        return None
+
+    return lookup
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Upstream]:
+    """Debian's ``docker-registry`` (Distribution 2.8) on a free port, as a peer registry."""
+    peer = Upstream(require_binary("docker-registry"), tmp_path / "upstream")
+    try:
+        peer.start()
+        yield peer
+    finally:
+        peer.close()
 
 
 @pytest.fixture
@@ -491,11 +640,12 @@ _REGISTRIES = pytest.StashKey[list[RegistryProcess]]()
 _LOG_OFFSETS = pytest.StashKey[dict[int, int]]()
 
 
-def _registries_of(item: pytest.Item) -> list[RegistryProcess]:
-    processes = list(item.stash.get(_REGISTRIES, []))
+def _servers_of(item: pytest.Item) -> list[ServerProcess]:
+    """Every server a test uses: its fixtures' and those ``registry_factory`` started."""
+    processes: list[ServerProcess] = list(item.stash.get(_REGISTRIES, []))
     funcargs = getattr(item, "funcargs", {})
-    processes += [value for value in funcargs.values() if isinstance(value, RegistryProcess)]
-    unique: dict[int, RegistryProcess] = {}
+    processes += [value for value in funcargs.values() if isinstance(value, ServerProcess)]
+    unique: dict[int, ServerProcess] = {}
     for process in processes:
         unique.setdefault(id(process), process)
     return list(unique.values())
@@ -505,22 +655,23 @@ def _registries_of(item: pytest.Item) -> list[RegistryProcess]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach the log lines each registry wrote during a failed test to its report."""
+    """Attach the log lines each server wrote during a failed test to its report."""
     report = yield
     if report.when == "setup" and report.passed:
-        # A shared registry's log holds every test's lines; remember where this test's begin.
+        # A shared server's log holds every test's lines; remember where this test's begin.
         item.stash[_LOG_OFFSETS] = {
             id(process): process.log_path.stat().st_size
-            for process in _registries_of(item)
+            for process in _servers_of(item)
             if process.log_path.exists()
         }
     elif report.failed:
         offsets = item.stash.get(_LOG_OFFSETS, {})
-        for process in _registries_of(item):
+        for process in _servers_of(item):
             text = process.log_text()
             start = offsets.get(id(process), 0)
             section = text[start:] if start <= len(text) else text
             if len(section) > LOG_TAIL_CHARS:
                 section = "[...]\n" + section[-LOG_TAIL_CHARS:]
-            report.sections.append((f"dockyard log {process.host} ({process.log_path})", section))
+            title = f"{process.name} log {process.host} ({process.log_path})"
+            report.sections.append((title, section))
     return report

@@ -1,8 +1,9 @@
-"""Fixtures for the real clients: skopeo, podman/buildah (isolated storage), oras, and Debian's
-``docker-registry`` as a peer registry.
+"""Fixtures for the real clients: skopeo, podman/buildah (isolated storage) and an httpx client.
 
-A test whose tool is not installed is skipped with the reason, except under CI (``CI=true``),
-where it fails: CI installs every tool (``.ci/run``).
+Each client logs in to the Dockyard servers of the test (``RegistryProcess.auth``; nothing while
+the server has no authentication) and sends nothing to Debian's ``docker-registry`` peer
+(``upstream``, in ``tests/conftest.py``). A test whose tool is not installed is skipped with the
+reason, except under CI (``CI=true``), where it fails: CI installs every tool (``.ci/run``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,32 +22,9 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import RegistryProcess
+    from conftest import Auth, Credentials, RegistryProcess
 
 TOOL_TIMEOUT = 300
-
-
-def in_ci() -> bool:
-    """Whether this runs in CI, where a missing tool is a failure, never a skip."""
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
-def require_binary(name: str) -> str:
-    """The path of an executable; skips the test when it is absent, fails instead under CI."""
-    found = shutil.which(name)
-    if found is None:
-        message = f"{name} is not installed (.ci/run lists the packages the tests need)"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class ToolError(AssertionError):
@@ -103,63 +78,85 @@ def repository(request: pytest.FixtureRequest) -> str:
     return unique_repository(stem or "it")
 
 
+@pytest.fixture
+def api(shared_registry: RegistryProcess) -> Iterator[httpx.Client]:
+    """An httpx client for the shared registry (relative URLs, logged in)."""
+    with shared_registry.client(timeout=60) as client:
+        yield client
+
+
 # --- skopeo ----------------------------------------------------------------------------------
+
+
+def _no_credentials(host: str) -> Auth | None:
+    return None
 
 
 class Skopeo:
     """Runs skopeo against plain-HTTP registries; every failure raises ``ToolError``.
 
-    The signature policy is ``--insecure-policy`` and credentials come from an empty auth file
-    of its own, so the machine's ``/etc/containers`` settings and logins play no part.
+    The signature policy is ``--insecure-policy`` and the auth file is an empty one of its own,
+    so the machine's ``/etc/containers`` settings and logins play no part. Credentials for a
+    ``docker://HOST/...`` reference come from ``credentials(HOST)`` and go on the command line
+    (``--creds``, ``--src-creds``, ``--dest-creds``); None sends none.
     """
 
-    def __init__(self, binary: str, workdir: Path) -> None:
+    def __init__(
+        self, binary: str, workdir: Path, credentials: Credentials = _no_credentials
+    ) -> None:
         self.binary = binary
         self.workdir = workdir
+        self.credentials = credentials
         auth_file = workdir / "auth.json"
         auth_file.write_text(json.dumps({"auths": {}}))
         self.env = dict(os.environ, REGISTRY_AUTH_FILE=str(auth_file), TMPDIR=str(workdir))
+
+    def _creds(self, option: str, reference: str) -> list[str]:
+        """``[--option=user:password]`` for the registry ``reference`` names, if it wants any."""
+        if not reference.startswith("docker://"):
+            return []
+        auth = self.credentials(reference.removeprefix("docker://").split("/", 1)[0])
+        return [] if auth is None else [f"{option}={auth[0]}:{auth[1]}"]
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run_tool(
             [self.binary, "--insecure-policy", *args], env=self.env, check=check, cwd=self.workdir
         )
 
-    def copy(self, source: str, destination: str, *options: str) -> str:
-        """``skopeo copy``; returns its output. Pass ``--all`` for every image of an index."""
-        result = self.run(
-            "copy",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            *options,
-            source,
-            destination,
-        )
-        return result.stdout
-
     def try_copy(
-        self, source: str, destination: str, *options: str
+        self, source: str, destination: str, *options: str, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
         """``skopeo copy`` that may fail (for negative tests)."""
         return self.run(
             "copy",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
+            *self._creds("--src-creds", source),
+            *self._creds("--dest-creds", destination),
             *options,
             source,
             destination,
-            check=False,
+            check=check,
         )
 
+    def copy(self, source: str, destination: str, *options: str) -> str:
+        """``skopeo copy``; returns its output. Pass ``--all`` for every image of an index."""
+        return self.try_copy(source, destination, *options, check=True).stdout
+
+    def _on(self, command: str, reference: str, *options: str) -> list[str]:
+        """The arguments of ``skopeo COMMAND`` on one registry ``reference``."""
+        return [command, "--tls-verify=false", *self._creds("--creds", reference), *options]
+
     def inspect(self, reference: str, *options: str) -> dict[str, Any]:
-        result = self.run("inspect", "--tls-verify=false", *options, reference)
+        result = self.run(*self._on("inspect", reference, *options), reference)
         document: dict[str, Any] = json.loads(result.stdout)
         return document
 
     def inspect_raw(self, reference: str) -> bytes:
         """The exact manifest bytes the registry serves for ``reference``."""
+        command = [self.binary, "--insecure-policy", *self._on("inspect", reference, "--raw")]
         result = subprocess.run(
-            [self.binary, "--insecure-policy", "inspect", "--tls-verify=false", "--raw", reference],
+            [*command, reference],
             capture_output=True,
             env=self.env,
             timeout=TOOL_TIMEOUT,
@@ -179,19 +176,22 @@ class Skopeo:
         return result.stdout
 
     def list_tags(self, reference: str) -> list[str]:
-        result = self.run("list-tags", "--tls-verify=false", reference)
+        result = self.run(*self._on("list-tags", reference), reference)
         tags: list[str] = json.loads(result.stdout)["Tags"]
         return tags
 
-    def delete(self, reference: str) -> None:
-        self.run("delete", "--tls-verify=false", reference)
+    def delete(self, reference: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(*self._on("delete", reference), reference, check=check)
 
 
 @pytest.fixture
-def skopeo(tmp_path: Path) -> Skopeo:
+def skopeo(
+    tmp_path: Path, binary_path: Callable[[str], str], dockyard_credentials: Credentials
+) -> Skopeo:
+    """skopeo, logged in to every Dockyard server the test uses."""
     workdir = tmp_path / "skopeo"
     workdir.mkdir()
-    return Skopeo(require_binary("skopeo"), workdir)
+    return Skopeo(binary_path("skopeo"), workdir, dockyard_credentials)
 
 
 # --- podman and buildah ----------------------------------------------------------------------
@@ -201,12 +201,15 @@ class ContainersEnv:
     """Environment for podman and buildah with storage, registries and credentials of its own.
 
     vfs storage (no mounts left behind) with runroot and graphroot under ``root``; the given
-    registries are marked insecure (plain HTTP); an empty auth file; events go to a file.
+    registries are marked insecure (plain HTTP); an auth file of its own, which ``login()``
+    fills; events go to a file.
     """
 
-    def __init__(self, root: Path, insecure_registries: list[str]) -> None:
+    def __init__(self, root: Path, insecure_registries: list[str], podman: str, buildah: str):
         self.root = root
         self.insecure_registries = insecure_registries
+        self.binaries = {"podman": podman, "buildah": buildah}
+        self.logins: dict[str, Auth] = {}
         root.mkdir(parents=True, exist_ok=True)
         storage = root / "storage"
         (root / "storage.conf").write_text(
@@ -237,17 +240,35 @@ class ContainersEnv:
             TMPDIR=str(root / "tmp"),
         )
 
+    def _run(
+        self, tool: str, args: tuple[str, ...], check: bool
+    ) -> subprocess.CompletedProcess[str]:
+        return run_tool([self.binaries[tool], *args], env=self.env, check=check, cwd=self.root)
+
     def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_tool([require_binary("podman"), *args], env=self.env, check=check, cwd=self.root)
+        return self._run("podman", args, check)
 
     def buildah(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_tool(
-            [require_binary("buildah"), *args], env=self.env, check=check, cwd=self.root
-        )
+        return self._run("buildah", args, check)
+
+    def login(self, host: str, auth: Auth | None) -> None:
+        """``podman login`` to ``host`` into this environment's auth file; buildah reads it too.
+
+        Nothing when ``auth`` is None (a server without authentication).
+        """
+        if auth is None:
+            return
+        user, password = auth
+        self.podman("login", "--tls-verify=false", "-u", user, "-p", password, host)
+        self.logins[host] = auth
 
     def sibling(self, name: str) -> ContainersEnv:
-        """Another environment with empty storage of its own (to pull what this one pushed)."""
-        return ContainersEnv(self.root.parent / name, self.insecure_registries)
+        """Another environment with empty storage of its own (to pull what this one pushed),
+        logged in where this one is."""
+        other = ContainersEnv(self.root.parent / name, self.insecure_registries, **self.binaries)
+        for host, auth in self.logins.items():
+            other.login(host, auth)
+        return other
 
     def cleanup(self) -> None:
         """Remove images and working containers, so nothing stays locked or mounted."""
@@ -258,90 +279,19 @@ class ContainersEnv:
 
 
 @pytest.fixture
-def podman_env(tmp_path: Path, shared_registry: RegistryProcess) -> Iterator[ContainersEnv]:
-    """podman/buildah settings isolated in ``tmp_path``, with the shared registry insecure."""
-    require_binary("podman")
-    require_binary("buildah")
-    environment = ContainersEnv(tmp_path / "containers", [shared_registry.host])
-    yield environment
-    environment.cleanup()
-
-
-# --- Debian's docker-registry as a peer ------------------------------------------------------
-
-
-class Upstream:
-    """A Distribution 2.8 ``docker-registry`` on plain HTTP, with deletes enabled."""
-
-    def __init__(self, binary: str, root: Path) -> None:
-        self.root = root
-        self.port = _free_port()
-        self.config_path = root / "registry.yml"
-        self.log_path = root / "registry.log"
-        storage = root / "storage"
-        storage.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
-            "version: 0.1\n"
-            "log: {level: info, accesslog: {disabled: true}}\n"
-            "storage:\n"
-            f"  filesystem: {{rootdirectory: {json.dumps(str(storage))}}}\n"
-            "  delete: {enabled: true}\n"
-            "  cache: {blobdescriptor: inmemory}\n"
-            "http:\n"
-            f"  addr: 127.0.0.1:{self.port}\n"
-            "  secret: dockyard-tests-upstream-secret\n"
-            "health: {storagedriver: {enabled: false}}\n"
-        )
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [binary, "serve", str(self.config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=root,
-            start_new_session=True,
-        )
-        self._wait_ready()
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
-
-    def _wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                self.close()
-                raise RuntimeError(f"docker-registry exited:\n{self.log_path.read_text()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/v2/", timeout=2.0).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError(f"docker-registry did not start:\n{self.log_path.read_text()}")
-            time.sleep(0.03)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self._log.close()
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    """Debian's ``docker-registry`` (Distribution 2.8) on a free port, as a peer registry."""
-    binary = require_binary("docker-registry")
-    peer = Upstream(binary, tmp_path / "upstream")
+def podman_env(
+    tmp_path: Path, shared_registry: RegistryProcess, binary_path: Callable[[str], str]
+) -> Iterator[ContainersEnv]:
+    """podman/buildah settings isolated in ``tmp_path``, with the shared registry insecure and
+    logged in to."""
+    environment = ContainersEnv(
+        tmp_path / "containers",
+        [shared_registry.host],
+        podman=binary_path("podman"),
+        buildah=binary_path("buildah"),
+    )
     try:
-        yield peer
+        environment.login(shared_registry.host, shared_registry.auth)
+        yield environment
     finally:
-        peer.close()
+        environment.cleanup()

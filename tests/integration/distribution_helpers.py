@@ -1,13 +1,15 @@
-"""Shared helpers for the distribution API contract tests (``test_distribution_*.py``).
+"""Shared helpers for the distribution API contract tests (``test_distribution_*.py``) and the
+other integration tests that talk HTTP to Dockyard.
 
-Everything here talks HTTP to a running registry: httpx for ordinary requests and a raw socket
-for what httpx refuses to send (dot segments kept verbatim, bodies shorter than their
-``Content-Length``). Nothing is mocked.
+Everything here talks HTTP to a running registry: httpx for ordinary requests (a client from
+``RegistryProcess.client()``, which sends the credentials) and a raw socket for what httpx
+refuses to send (dot segments kept verbatim, bodies shorter than their ``Content-Length``),
+with the same credentials. Nothing is mocked. Media types and ``digest_of`` are ``images``'.
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import json
 import os
 import re
@@ -20,18 +22,23 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+from images import (
+    ACCEPT_MANIFESTS,
+    DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    digest_of,
+)
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 OCTET_STREAM = "application/octet-stream"
+UNKNOWN_SHA256 = "sha256:" + "0" * 64
+"""A well-formed digest that no test pushes content for."""
 
-MANIFEST_ACCEPT = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST])
 LINK_NEXT = re.compile(r'^\s*<([^>]+)>\s*;\s*rel="?next"?\s*$')
 ERROR_CODE = re.compile(r"^[A-Z_]+$")
 
@@ -41,6 +48,9 @@ class RunningRegistry(Protocol):
 
     @property
     def url(self) -> str: ...
+
+    @property
+    def auth(self) -> tuple[str, str] | None: ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,10 +64,6 @@ def unique_repo(label: str = "repo") -> str:
 
 def random_bytes(size: int = 1024) -> bytes:
     return os.urandom(size)
-
-
-def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
 def descriptor(media_type: str, data: bytes, algorithm: str = "sha256") -> dict[str, Any]:
@@ -250,7 +256,7 @@ def build_image(
     layers = [random_bytes(layer_size) for _ in range(layer_count)]
     media_type = DOCKER_MANIFEST if docker else OCI_MANIFEST
     config_type = config_media_type or (DOCKER_CONFIG if docker else OCI_CONFIG)
-    layer_type = DOCKER_LAYER if docker else OCI_LAYER
+    layer_type = DOCKER_LAYER_GZIP if docker else OCI_LAYER_GZIP
     manifest: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
     if artifact_type is not None:
         manifest["artifactType"] = artifact_type
@@ -269,12 +275,18 @@ def push_image_blobs(client: httpx.Client, image: Image) -> None:
         push_blob(client, image.repo, layer, image.layer_algorithm)
 
 
+def prepare_image(client: httpx.Client, repo: str, **options: Any) -> Image:
+    """Build an image (``build_image`` options) and push its blobs, not its manifest."""
+    image = build_image(repo, **options)
+    push_image_blobs(client, image)
+    return image
+
+
 def push_image(
     client: httpx.Client, repo: str, reference: str | None = None, **options: Any
 ) -> Image:
     """Build an image, push its blobs, then its manifest by ``reference`` (default: digest)."""
-    image = build_image(repo, **options)
-    push_image_blobs(client, image)
+    image = prepare_image(client, repo, **options)
     push_manifest(client, repo, reference or image.digest, image.manifest, image.media_type)
     return image
 
@@ -308,6 +320,11 @@ def build_index(
 # observing
 
 
+def get_manifest(client: httpx.Client, repo: str, reference: str) -> httpx.Response:
+    """``GET`` a manifest, accepting every manifest type (the registry serves what it stores)."""
+    return client.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS})
+
+
 def tags_of(client: httpx.Client, repo: str) -> list[str] | None:
     """The repository's tags, or None when the registry does not know the repository."""
     response = client.get(f"/v2/{repo}/tags/list")
@@ -325,7 +342,7 @@ def blob_status(client: httpx.Client, repo: str, digest: str) -> int:
 
 def manifest_status(client: httpx.Client, repo: str, reference: str) -> int:
     return client.head(
-        f"/v2/{repo}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT}
+        f"/v2/{repo}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS}
     ).status_code
 
 
@@ -402,10 +419,22 @@ class RawResponse:
     body: bytes
 
 
-def _address(base_url: str) -> tuple[str, int]:
-    parts = urlsplit(base_url)
+def _address(registry: RunningRegistry) -> tuple[str, int]:
+    parts = urlsplit(registry.url)
     assert parts.hostname is not None
     return parts.hostname, parts.port or 80
+
+
+def _head(registry: RunningRegistry, method: str, target: str, headers: dict[str, str]) -> bytes:
+    """Request line and headers (``Host``, the registry's ``Authorization``, then ``headers``)."""
+    host, port = _address(registry)
+    all_headers = {"Host": f"{host}:{port}"}
+    if registry.auth is not None:
+        credentials = base64.b64encode(":".join(registry.auth).encode()).decode()
+        all_headers["Authorization"] = f"Basic {credentials}"
+    all_headers.update(headers)
+    lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in all_headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _dechunk(body: bytes) -> bytes:
@@ -421,7 +450,7 @@ def _dechunk(body: bytes) -> bytes:
 
 
 def raw_request(
-    base_url: str,
+    registry: RunningRegistry,
     method: str,
     target: str,
     headers: dict[str, str] | None = None,
@@ -429,14 +458,12 @@ def raw_request(
     timeout: float = 15.0,
 ) -> RawResponse:
     """Send ``target`` exactly as given (no normalisation of dot segments or escapes)."""
-    host, port = _address(base_url)
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
-    all_headers = {"Content-Length": str(len(body))} if body or method in {"PUT", "POST"} else {}
+    all_headers = {"Connection": "close"}
+    if body or method in {"PUT", "POST"}:
+        all_headers["Content-Length"] = str(len(body))
     all_headers.update(headers or {})
-    lines += [f"{name}: {value}" for name, value in all_headers.items()]
-    payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(payload)
+    with socket.create_connection(_address(registry), timeout=timeout) as sock:
+        sock.sendall(_head(registry, method, target, all_headers) + body)
         received = bytearray()
         while chunk := sock.recv(65536):
             received += chunk
@@ -453,7 +480,7 @@ def raw_request(
 
 
 def send_truncated(
-    base_url: str,
+    registry: RunningRegistry,
     method: str,
     target: str,
     *,
@@ -463,14 +490,8 @@ def send_truncated(
 ) -> None:
     """Declare ``declared_length`` body bytes, send only ``sent``, then hang up."""
     assert declared_length > len(sent)
-    host, port = _address(base_url)
-    head = (
-        f"{method} {target} HTTP/1.1\r\n"
-        f"Host: {host}:{port}\r\n"
-        f"Content-Type: {content_type}\r\n"
-        f"Content-Length: {declared_length}\r\n\r\n"
-    ).encode("latin-1")
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(head + sent)
+    headers = {"Content-Type": content_type, "Content-Length": str(declared_length)}
+    with socket.create_connection(_address(registry), timeout=10) as sock:
+        sock.sendall(_head(registry, method, target, headers) + sent)
         time.sleep(0.3)
     # closing the socket here is the point: the rest of the body never comes

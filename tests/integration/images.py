@@ -13,6 +13,8 @@ transport instead: one directory per tag holding ``version``, ``manifest.json``,
 byte too. ``Layout.ref`` is the right reference either way.
 
 Content is random, or reproducible when ``seed`` is given.
+
+The media types and ``digest_of`` here are the ones every test module uses.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ Platform = tuple[str, str] | tuple[str, str, str]
 DEFAULT_PLATFORMS: tuple[Platform, ...] = (("linux", "amd64"),)
 
 
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
 def canonical_json(value: object) -> bytes:
@@ -67,7 +69,7 @@ class Blob:
 
     def __post_init__(self) -> None:
         if not self.digest:
-            object.__setattr__(self, "digest", sha256_digest(self.data))
+            object.__setattr__(self, "digest", digest_of(self.data))
 
     @property
     def size(self) -> int:
@@ -178,7 +180,7 @@ def make_layer(
     uncompressed = raw.getvalue()
     compressed = gzip.compress(uncompressed, compresslevel=1, mtime=0)
     media_type = DOCKER_LAYER_GZIP if docker else OCI_LAYER_GZIP
-    return Blob(media_type, compressed), sha256_digest(uncompressed)
+    return Blob(media_type, compressed), digest_of(uncompressed)
 
 
 def make_image(
@@ -334,7 +336,7 @@ def read_layout_blob(dir: Path | str, digest: str) -> bytes:
     """The bytes of ``digest`` in the layout at ``dir``; checks they match the digest."""
     algorithm, hex_digest = digest.split(":", 1)
     data = (Path(dir) / "blobs" / algorithm / hex_digest).read_bytes()
-    if algorithm == "sha256" and sha256_digest(data) != digest:
+    if algorithm == "sha256" and digest_of(data) != digest:
         raise ValueError(f"blob {digest} in {dir} does not match its digest")
     return data
 
@@ -348,6 +350,6 @@ def read_dir_manifest(path: Path | str, digest: str | None = None) -> bytes:
 def read_dir_blob(path: Path | str, digest: str) -> bytes:
     """The bytes of blob ``digest`` in a ``dir:`` directory; checks they match the digest."""
     data = (Path(path) / digest.split(":", 1)[1]).read_bytes()
-    if digest.startswith("sha256:") and sha256_digest(data) != digest:
+    if digest.startswith("sha256:") and digest_of(data) != digest:
         raise ValueError(f"blob {digest} in {path} does not match its digest")
     return data

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
 import pytest
 from distribution_helpers import (
-    OCI_MANIFEST,
+    UNKNOWN_SHA256,
     RunningRegistry,
     assert_error,
     assert_status,
     describe,
-    digest_of,
     error_codes,
     media_type_of,
     push_blob,
@@ -33,16 +31,9 @@ from distribution_helpers import (
     with_digest,
 )
 from hypothesis import HealthCheck, given, settings, strategies as st
+from images import OCI_MANIFEST, digest_of
 
 pytestmark = pytest.mark.integration
-
-UNKNOWN_SHA256 = "sha256:" + "0" * 64
-
-
-@pytest.fixture
-def api(shared_registry: RunningRegistry) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as client:
-        yield client
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,7 +222,7 @@ def test_path_tricks_never_reach_another_repository(
     repo, secret, digest = victim
     for target in _traversal_targets(repo, digest):
         for method in ("GET", "HEAD"):
-            response = raw_request(shared_registry.url, method, target)
+            response = raw_request(shared_registry, method, target)
             summary = f"{method} {target} -> {response.status} {response.body[:300]!r}"
             assert response.status in {400, 404}, summary
             assert secret not in response.body, summary
@@ -254,16 +245,16 @@ def test_path_tricks_cannot_write_into_another_repository(
         f"/v2/{project}%2F{name}/",
     ]:
         response = raw_request(
-            shared_registry.url,
+            shared_registry,
             "PUT",
             prefix + "manifests/evil",
             {"Content-Type": OCI_MANIFEST},
             image_body,
         )
         assert response.status in {400, 404}, f"PUT {prefix} -> {response.status}"
-        response = raw_request(shared_registry.url, "DELETE", prefix + "manifests/v1")
+        response = raw_request(shared_registry, "DELETE", prefix + "manifests/v1")
         assert response.status in {400, 404}, f"DELETE {prefix} -> {response.status}"
-        response = raw_request(shared_registry.url, "POST", prefix + "blobs/uploads/")
+        response = raw_request(shared_registry, "POST", prefix + "blobs/uploads/")
         assert response.status in {400, 404}, f"POST {prefix} -> {response.status}"
     assert repo_state(api, repo, manifests=["v1", "evil"]) == before
 
@@ -329,17 +320,14 @@ SEGMENT = st.text(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(name=SEGMENT, reference=SEGMENT)
-def test_fuzzed_paths_are_never_server_errors(
-    shared_registry: RunningRegistry, name: str, reference: str
-) -> None:
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as client:
-        for path in [
-            f"/v2/proj/{quote(name, safe='/')}/manifests/{quote(reference, safe='')}",
-            f"/v2/{quote(name, safe='')}/blobs/{quote(reference, safe=':')}",
-            f"/v2/proj/{quote(name, safe='/')}/tags/list?n={quote(reference)}",
-            f"/v2/proj/x/referrers/{quote(reference, safe=':')}",
-        ]:
-            response = client.get(path)
-            assert response.status_code < 500, describe(response)
-            if response.status_code >= 400 and response.content:
-                error_codes(response)
+def test_fuzzed_paths_are_never_server_errors(api: httpx.Client, name: str, reference: str) -> None:
+    for path in [
+        f"/v2/proj/{quote(name, safe='/')}/manifests/{quote(reference, safe='')}",
+        f"/v2/{quote(name, safe='')}/blobs/{quote(reference, safe=':')}",
+        f"/v2/proj/{quote(name, safe='/')}/tags/list?n={quote(reference)}",
+        f"/v2/proj/x/referrers/{quote(reference, safe=':')}",
+    ]:
+        response = api.get(path)
+        assert response.status_code < 500, describe(response)
+        if response.status_code >= 400 and response.content:
+            error_codes(response)

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from distribution_helpers import (
-    OCI_INDEX,
-    OCI_MANIFEST,
-    RunningRegistry,
     assert_error,
     assert_status,
     build_image,
     build_index,
     describe,
-    digest_of,
     media_type_of,
     next_link,
     paginate,
@@ -32,18 +27,13 @@ from distribution_helpers import (
     random_bytes,
     unique_repo,
 )
+from images import OCI_INDEX, OCI_MANIFEST, digest_of
 
 pytestmark = pytest.mark.integration
 
 SBOM = "application/vnd.example.sbom.v1"
 SIGNATURE = "application/vnd.example.signature.v1"
 SIG_CONFIG = "application/vnd.example.signature.config.v1+json"
-
-
-@pytest.fixture
-def api(shared_registry: RunningRegistry) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as client:
-        yield client
 
 
 def _tag_all(client: httpx.Client, repo: str, tags: list[str]) -> None:

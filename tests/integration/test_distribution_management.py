@@ -5,20 +5,16 @@ Spec: OCI distribution-spec 1.1, "Deleting tags", "Deleting Manifests", "Deletin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from distribution_helpers import (
-    MANIFEST_ACCEPT,
-    OCI_INDEX,
-    RunningRegistry,
+    UNKNOWN_SHA256,
     assert_error,
     assert_status,
     blob_status,
     build_image,
     build_index,
-    digest_of,
+    get_manifest,
     manifest_status,
     push_blob,
     push_image,
@@ -30,20 +26,9 @@ from distribution_helpers import (
     tags_of,
     unique_repo,
 )
+from images import OCI_INDEX, digest_of
 
 pytestmark = pytest.mark.integration
-
-UNKNOWN_SHA256 = "sha256:" + "0" * 64
-
-
-@pytest.fixture
-def api(shared_registry: RunningRegistry) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as client:
-        yield client
-
-
-def _get(client: httpx.Client, repo: str, reference: str) -> httpx.Response:
-    return client.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,11 +43,11 @@ def test_delete_tag_removes_only_the_tag(api: httpx.Client) -> None:
     push_manifest(api, repo, "also", image.manifest)
     other = push_image(api, repo, "other")
     assert_status(api.delete(f"/v2/{repo}/manifests/v1"), 202)
-    assert_error(_get(api, repo, "v1"), 404, "MANIFEST_UNKNOWN")
+    assert_error(get_manifest(api, repo, "v1"), 404, "MANIFEST_UNKNOWN")
     assert_error(api.head(f"/v2/{repo}/manifests/v1"), 404)
-    assert _get(api, repo, image.digest).content == image.manifest
-    assert _get(api, repo, "also").content == image.manifest
-    assert _get(api, repo, "other").content == other.manifest
+    assert get_manifest(api, repo, image.digest).content == image.manifest
+    assert get_manifest(api, repo, "also").content == image.manifest
+    assert get_manifest(api, repo, "other").content == other.manifest
     assert tags_of(api, repo) == ["also", "other"]
     # the blobs are untouched
     assert blob_status(api, repo, image.config_digest) == 200
@@ -88,7 +73,7 @@ def test_tag_can_be_pushed_again_after_delete(api: httpx.Client) -> None:
     image = push_image(api, repo, "v1")
     assert_status(api.delete(f"/v2/{repo}/manifests/v1"), 202)
     push_manifest(api, repo, "v1", image.manifest)
-    assert _get(api, repo, "v1").content == image.manifest
+    assert get_manifest(api, repo, "v1").content == image.manifest
 
 
 @pytest.mark.parametrize("tag", ["-bad", "a" * 129])
@@ -114,10 +99,10 @@ def test_delete_manifest_by_digest_removes_it_and_its_tags(api: httpx.Client) ->
     kept = push_image(api, repo, "kept")
     assert_status(api.delete(f"/v2/{repo}/manifests/{image.digest}"), 202)
     for reference in (image.digest, "v1", "v2"):
-        assert_error(_get(api, repo, reference), 404, "MANIFEST_UNKNOWN")
+        assert_error(get_manifest(api, repo, reference), 404, "MANIFEST_UNKNOWN")
         assert_error(api.head(f"/v2/{repo}/manifests/{reference}"), 404)
     assert tags_of(api, repo) == ["kept"]
-    assert _get(api, repo, "kept").content == kept.manifest
+    assert get_manifest(api, repo, "kept").content == kept.manifest
     assert_error(api.delete(f"/v2/{repo}/manifests/{image.digest}"), 404, "MANIFEST_UNKNOWN")
 
 
@@ -129,8 +114,8 @@ def test_delete_manifest_in_one_repository_leaves_the_other(api: httpx.Client) -
     push_manifest(api, second, "v1", image.manifest)
     assert_status(api.delete(f"/v2/{first}/manifests/{image.digest}"), 202)
     assert manifest_status(api, first, image.digest) == 404
-    assert _get(api, second, "v1").content == image.manifest
-    assert _get(api, second, image.digest).content == image.manifest
+    assert get_manifest(api, second, "v1").content == image.manifest
+    assert get_manifest(api, second, image.digest).content == image.manifest
 
 
 def test_delete_index_keeps_its_children(api: httpx.Client) -> None:
@@ -141,7 +126,7 @@ def test_delete_index_keeps_its_children(api: httpx.Client) -> None:
     assert_status(api.delete(f"/v2/{repo}/manifests/{digest}"), 202)
     assert manifest_status(api, repo, "multi") == 404
     for child in children:
-        assert _get(api, repo, child.digest).content == child.manifest
+        assert get_manifest(api, repo, child.digest).content == child.manifest
 
 
 def test_delete_unknown_manifest_is_404(api: httpx.Client) -> None:
@@ -174,7 +159,7 @@ def test_manifest_can_be_pushed_again_after_delete(api: httpx.Client) -> None:
     image = push_image(api, repo, "v1")
     assert_status(api.delete(f"/v2/{repo}/manifests/{image.digest}"), 202)
     push_manifest(api, repo, "v1", image.manifest)
-    assert _get(api, repo, image.digest).content == image.manifest
+    assert get_manifest(api, repo, image.digest).content == image.manifest
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,22 +6,14 @@ exists in the registry"; RFC 9110 for ``Range``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from distribution_helpers import (
-    DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST,
-    MANIFEST_ACCEPT,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    RunningRegistry,
+    UNKNOWN_SHA256,
     assert_error,
     assert_status,
     build_index,
     describe,
-    digest_of,
     media_type_of,
     push_blob,
     push_image,
@@ -29,16 +21,16 @@ from distribution_helpers import (
     random_bytes,
     unique_repo,
 )
+from images import (
+    ACCEPT_MANIFESTS,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    digest_of,
+)
 
 pytestmark = pytest.mark.integration
-
-UNKNOWN_SHA256 = "sha256:" + "0" * 64
-
-
-@pytest.fixture
-def api(shared_registry: RunningRegistry) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as client:
-        yield client
 
 
 def _verify_digest_header(response: httpx.Response, body: bytes) -> None:
@@ -236,7 +228,7 @@ def test_get_manifest_without_accept_header(api: httpx.Client) -> None:
 def test_docker_schema2_manifest_keeps_its_media_type(api: httpx.Client) -> None:
     repo = unique_repo()
     image = push_image(api, repo, "docker", docker=True)
-    response = api.get(f"/v2/{repo}/manifests/docker", headers={"Accept": MANIFEST_ACCEPT})
+    response = api.get(f"/v2/{repo}/manifests/docker", headers={"Accept": ACCEPT_MANIFESTS})
     assert_status(response, 200)
     assert media_type_of(response) == DOCKER_MANIFEST
     assert response.headers["content-type"] == DOCKER_MANIFEST
@@ -258,7 +250,7 @@ def test_index_is_served_with_its_media_type(api: httpx.Client, docker: bool) ->
         assert response.headers["docker-content-digest"] == digest
     for child in children:
         response = api.get(
-            f"/v2/{repo}/manifests/{child['digest']}", headers={"Accept": MANIFEST_ACCEPT}
+            f"/v2/{repo}/manifests/{child['digest']}", headers={"Accept": ACCEPT_MANIFESTS}
         )
         assert_status(response, 200)
         assert response.headers["content-type"] == child["mediaType"]
@@ -313,7 +305,7 @@ def test_tag_names_are_case_sensitive(api: httpx.Client) -> None:
     repo = unique_repo()
     lower = push_image(api, repo, "tag")
     upper = push_image(api, repo, "TAG")
-    accept = {"Accept": MANIFEST_ACCEPT}
+    accept = {"Accept": ACCEPT_MANIFESTS}
     assert api.get(f"/v2/{repo}/manifests/tag", headers=accept).content == lower.manifest
     assert api.get(f"/v2/{repo}/manifests/TAG", headers=accept).content == upper.manifest
 
@@ -322,6 +314,6 @@ def test_longest_tag_works(api: httpx.Client) -> None:
     repo = unique_repo()
     tag = "T" + "a" * 127
     image = push_image(api, repo, tag)
-    response = api.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": MANIFEST_ACCEPT})
+    response = api.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT_MANIFESTS})
     assert_status(response, 200)
     assert response.content == image.manifest

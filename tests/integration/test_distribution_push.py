@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,7 +21,6 @@ from distribution_helpers import (
     assert_status,
     blob_status,
     describe,
-    digest_of,
     eventually_never,
     location_path,
     location_query,
@@ -36,14 +34,9 @@ from distribution_helpers import (
     with_digest,
     with_query,
 )
+from images import digest_of
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def api(shared_registry: RunningRegistry) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as client:
-        yield client
 
 
 def _patch(
@@ -62,11 +55,20 @@ def _assert_blob(client: httpx.Client, repo: str, digest: str, data: bytes) -> N
     assert response.headers["docker-content-digest"] == digest
 
 
-def _assert_blob_created(response: httpx.Response, repo: str, digest: str) -> None:
+def _assert_stored(
+    client: httpx.Client,
+    response: httpx.Response,
+    repo: str,
+    data: bytes,
+    algorithm: str = "sha256",
+) -> None:
+    """``response`` ended an upload (or mount) of ``data`` into ``repo``, which now reads back."""
     # "MUST have code 201 Created and MUST have the following header: Location: <blob-location>"
+    digest = digest_of(data, algorithm)
     assert_status(response, 201)
     assert location_path(response.headers["location"]) == f"/v2/{repo}/blobs/{digest}"
     assert response.headers["docker-content-digest"] == digest
+    _assert_blob(client, repo, digest, data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,8 +126,7 @@ def test_post_then_put(api: httpx.Client) -> None:
     response = api.put(
         with_digest(location, digest), content=data, headers={"Content-Type": OCTET_STREAM}
     )
-    _assert_blob_created(response, repo, digest)
-    _assert_blob(api, repo, digest, data)
+    _assert_stored(api, response, repo, data)
     # the blob location is "a pullable blob URL"
     assert api.get(response.headers["location"]).content == data
 
@@ -142,8 +143,7 @@ def test_single_post_with_digest(api: httpx.Client) -> None:
         content=data,
         headers={"Content-Type": OCTET_STREAM},
     )
-    _assert_blob_created(response, repo, digest)
-    _assert_blob(api, repo, digest, data)
+    _assert_stored(api, response, repo, data)
 
 
 def test_single_post_with_wrong_digest_stores_nothing(api: httpx.Client) -> None:
@@ -190,8 +190,7 @@ def test_sha512_end_to_end(api: httpx.Client) -> None:
     monolithic = random_bytes(1000)
     digest = digest_of(monolithic, "sha512")
     response = api.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=monolithic)
-    _assert_blob_created(response, repo, digest)
-    _assert_blob(api, repo, digest, monolithic)
+    _assert_stored(api, response, repo, monolithic, "sha512")
 
     chunked = random_bytes(3000)
     digest = digest_of(chunked, "sha512")
@@ -203,8 +202,7 @@ def test_sha512_end_to_end(api: httpx.Client) -> None:
         content=chunked[1000:],
         headers={"Content-Range": "1000-2999", "Content-Type": OCTET_STREAM},
     )
-    _assert_blob_created(response, repo, digest)
-    _assert_blob(api, repo, digest, chunked)
+    _assert_stored(api, response, repo, chunked, "sha512")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,8 +226,7 @@ def test_streamed_patches_then_put(api: httpx.Client) -> None:
         assert response.headers.get("docker-upload-uuid") in location_path(location)
     data = b"".join(parts)
     response = api.put(with_digest(location, digest_of(data)))
-    _assert_blob_created(response, repo, digest_of(data))
-    _assert_blob(api, repo, digest_of(data), data)
+    _assert_stored(api, response, repo, data)
 
 
 def test_streamed_patch_with_chunked_transfer_encoding(api: httpx.Client) -> None:
@@ -242,8 +239,7 @@ def test_streamed_patch_with_chunked_transfer_encoding(api: httpx.Client) -> Non
     assert response.headers["range"] == f"0-{5 * 4096 - 1}"
     data = b"".join(pieces)
     response = api.put(with_digest(response.headers["location"], digest_of(data)))
-    _assert_blob_created(response, repo, digest_of(data))
-    _assert_blob(api, repo, digest_of(data), data)
+    _assert_stored(api, response, repo, data)
 
 
 def test_chunked_upload_with_content_range(api: httpx.Client) -> None:
@@ -259,8 +255,7 @@ def test_chunked_upload_with_content_range(api: httpx.Client) -> None:
         location = response.headers["location"]
         assert upload_range(api, location) == f"0-{end}"
     response = api.put(with_digest(location, digest_of(data)))
-    _assert_blob_created(response, repo, digest_of(data))
-    _assert_blob(api, repo, digest_of(data), data)
+    _assert_stored(api, response, repo, data)
 
 
 def test_final_chunk_in_the_put(api: httpx.Client) -> None:
@@ -276,8 +271,7 @@ def test_final_chunk_in_the_put(api: httpx.Client) -> None:
         content=data[2500:],
         headers={"Content-Range": "2500-5999", "Content-Type": OCTET_STREAM},
     )
-    _assert_blob_created(response, repo, digest_of(data))
-    _assert_blob(api, repo, digest_of(data), data)
+    _assert_stored(api, response, repo, data)
 
 
 @pytest.mark.parametrize(
@@ -303,8 +297,7 @@ def test_chunk_that_does_not_continue_the_upload_is_416(
     response = _patch(api, location, data[50:], "50-299")
     assert_status(response, 202)
     response = api.put(with_digest(response.headers["location"], digest_of(data)))
-    _assert_blob_created(response, repo, digest_of(data))
-    _assert_blob(api, repo, digest_of(data), data)
+    _assert_stored(api, response, repo, data)
 
 
 def test_first_chunk_not_at_zero_is_416(api: httpx.Client) -> None:
@@ -352,10 +345,9 @@ def test_two_sessions_uploading_the_same_blob_both_succeed(api: httpx.Client) ->
     first = _patch(api, first, data[:2000], "0-1999").headers["location"]
     second = _patch(api, second, data[:3000], "0-2999").headers["location"]
     done = api.put(with_digest(second, digest), content=data[3000:])
-    _assert_blob_created(done, repo, digest)
+    _assert_stored(api, done, repo, data)
     done = api.put(with_digest(first, digest), content=data[2000:])
-    _assert_blob_created(done, repo, digest)
-    _assert_blob(api, repo, digest, data)
+    _assert_stored(api, done, repo, data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,7 +413,7 @@ def test_tampered_state_is_404_and_leaves_the_session_alone(api: httpx.Client) -
     assert upload_range(api, location) == "0-39"
     assert blob_status(api, repo, digest_of(data)) == 404
     response = api.put(with_digest(location, digest_of(data)), content=data[40:])
-    _assert_blob_created(response, repo, digest_of(data))
+    _assert_stored(api, response, repo, data)
 
 
 def test_session_of_one_repository_cannot_be_used_from_another(api: httpx.Client) -> None:
@@ -448,8 +440,7 @@ def test_mount_from_a_repository_holding_the_blob_is_201(api: httpx.Client) -> N
     data = random_bytes(500)
     digest = push_blob(api, source, data)
     response = api.post(f"/v2/{target}/blobs/uploads/", params={"mount": digest, "from": source})
-    _assert_blob_created(response, target, digest)
-    _assert_blob(api, target, digest, data)
+    _assert_stored(api, response, target, data)
 
 
 def test_mount_from_a_repository_without_the_blob_is_a_new_session(api: httpx.Client) -> None:
@@ -470,7 +461,7 @@ def test_mount_from_a_repository_without_the_blob_is_a_new_session(api: httpx.Cl
         locations.append(response.headers["location"])
         assert location_path(locations[-1]).startswith(f"/v2/{target}/blobs/uploads/")
     response = api.put(with_digest(locations[-1], digest), content=data)
-    _assert_blob_created(response, target, digest)
+    _assert_stored(api, response, target, data)
 
 
 def test_mount_without_from(api: httpx.Client) -> None:
@@ -480,8 +471,7 @@ def test_mount_without_from(api: httpx.Client) -> None:
     data = random_bytes(500)
     digest = push_blob(api, source, data)
     response = api.post(f"/v2/{target}/blobs/uploads/", params={"mount": digest})
-    _assert_blob_created(response, target, digest)
-    _assert_blob(api, target, digest, data)
+    _assert_stored(api, response, target, data)
     unknown = digest_of(random_bytes(20))
     response = api.post(f"/v2/{target}/blobs/uploads/", params={"mount": unknown})
     assert_status(response, 202)
@@ -525,7 +515,7 @@ def test_truncated_monolithic_post_stores_nothing(
     digest = digest_of(data if digest_of_what == "declared" else sent)
     before = repo_state(api, repo, blobs=[digest])
     target = f"/v2/{repo}/blobs/uploads/?digest={digest}"
-    send_truncated(shared_registry.url, "POST", target, declared_length=len(data), sent=sent)
+    send_truncated(shared_registry, "POST", target, declared_length=len(data), sent=sent)
     assert_status(api.get("/v2/"), 200)
     eventually_never(lambda: blob_status(api, repo, digest) != 404)
     assert repo_state(api, repo, blobs=[digest]) == before
@@ -541,7 +531,7 @@ def test_truncated_put_stores_nothing(
     digest = digest_of(data if digest_of_what == "declared" else sent)
     location = start_upload(api, repo).headers["location"]
     target = _target(with_digest(location, digest))
-    send_truncated(shared_registry.url, "PUT", target, declared_length=len(data), sent=sent)
+    send_truncated(shared_registry, "PUT", target, declared_length=len(data), sent=sent)
     assert_status(api.get("/v2/"), 200)
     eventually_never(lambda: blob_status(api, repo, digest) != 404)
 
@@ -552,7 +542,7 @@ def test_truncated_patch_leaves_a_usable_server(
     repo = unique_repo()
     location = start_upload(api, repo).headers["location"]
     target = _target(location)
-    send_truncated(shared_registry.url, "PATCH", target, declared_length=50_000, sent=b"x" * 10)
+    send_truncated(shared_registry, "PATCH", target, declared_length=50_000, sent=b"x" * 10)
     assert_status(api.get("/v2/"), 200)
     response = api.get(location)
     assert response.status_code in {204, 404}, describe(response)

@@ -8,18 +8,11 @@ the spec is loose. Every rejected push is checked to have changed nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from distribution_helpers import (
-    DOCKER_MANIFEST,
-    MANIFEST_ACCEPT,
-    OCI_CONFIG,
-    OCI_INDEX,
-    OCI_LAYER,
-    OCI_MANIFEST,
     RunningRegistry,
     assert_error,
     assert_status,
@@ -27,8 +20,8 @@ from distribution_helpers import (
     build_index,
     describe,
     descriptor,
-    digest_of,
     eventually_never,
+    get_manifest,
     location_path,
     manifest_json,
     manifest_status,
@@ -44,20 +37,18 @@ from distribution_helpers import (
     tags_of,
     unique_repo,
 )
+from images import (
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    digest_of,
+)
 
 pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def api(shared_registry: RunningRegistry) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_registry.url, timeout=60) as client:
-        yield client
-
-
-def _get(client: httpx.Client, repo: str, reference: str) -> httpx.Response:
-    return client.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT})
 
 
 def _assert_rejected_without_trace(
@@ -104,7 +95,7 @@ def test_put_by_digest_is_201_and_echoes_the_digest(api: httpx.Client) -> None:
     assert_status(response, 201)
     assert response.headers["docker-content-digest"] == image.digest
     assert location_path(response.headers["location"]) == f"/v2/{repo}/manifests/{image.digest}"
-    assert _get(api, repo, image.digest).content == image.manifest
+    assert get_manifest(api, repo, image.digest).content == image.manifest
     assert tags_of(api, repo) == []
 
 
@@ -116,7 +107,7 @@ def test_put_by_sha512_digest_is_either_supported_or_refused_cleanly(api: httpx.
     response = put_manifest(api, repo, sha512, image.manifest)
     if response.status_code == 201:
         assert response.headers["docker-content-digest"] == sha512
-        pulled = _get(api, repo, sha512)
+        pulled = get_manifest(api, repo, sha512)
         assert_status(pulled, 200)
         assert pulled.content == image.manifest
     else:
@@ -132,7 +123,7 @@ def test_content_type_parameters_are_ignored(api: httpx.Client) -> None:
     push_image_blobs(api, image)
     response = put_manifest(api, repo, "v1", image.manifest, f"{OCI_MANIFEST}; charset=utf-8")
     assert_status(response, 201)
-    assert _get(api, repo, "v1").headers["content-type"] == OCI_MANIFEST
+    assert get_manifest(api, repo, "v1").headers["content-type"] == OCI_MANIFEST
 
 
 def test_put_without_content_type_uses_the_media_type_field(api: httpx.Client) -> None:
@@ -143,7 +134,7 @@ def test_put_without_content_type_uses_the_media_type_field(api: httpx.Client) -
     push_image_blobs(api, image)
     response = api.put(f"/v2/{repo}/manifests/v1", content=image.manifest)
     if response.status_code == 201:
-        assert _get(api, repo, "v1").headers["content-type"] == OCI_MANIFEST
+        assert get_manifest(api, repo, "v1").headers["content-type"] == OCI_MANIFEST
     else:
         assert_error(response, 400, "MANIFEST_INVALID")
         assert manifest_status(api, repo, "v1") == 404
@@ -154,8 +145,8 @@ def test_same_manifest_twice_and_tag_moves(api: httpx.Client) -> None:
     first = push_image(api, repo, "v1")
     assert push_manifest(api, repo, "v1", first.manifest) == first.digest
     second = push_image(api, repo, "v1")
-    assert _get(api, repo, "v1").content == second.manifest
-    assert _get(api, repo, first.digest).content == first.manifest
+    assert get_manifest(api, repo, "v1").content == second.manifest
+    assert get_manifest(api, repo, first.digest).content == first.manifest
     assert tags_of(api, repo) == ["v1"]
 
 
@@ -164,14 +155,14 @@ def test_manifest_with_no_layers(api: httpx.Client) -> None:
     # list of blobs MAY be empty."
     repo = unique_repo()
     image = push_image(api, repo, "empty", layer_count=0)
-    assert _get(api, repo, "empty").content == image.manifest
+    assert get_manifest(api, repo, "empty").content == image.manifest
 
 
 def test_manifest_with_sha512_layer(api: httpx.Client) -> None:
     repo = unique_repo()
     image = push_image(api, repo, "v512", layer_algorithm="sha512")
     assert image.layer_digests[0].startswith("sha512:")
-    assert _get(api, repo, "v512").content == image.manifest
+    assert get_manifest(api, repo, "v512").content == image.manifest
 
 
 def test_docker_schema2_manifest(api: httpx.Client) -> None:
@@ -180,7 +171,7 @@ def test_docker_schema2_manifest(api: httpx.Client) -> None:
     push_image_blobs(api, image)
     response = put_manifest(api, repo, "d", image.manifest, DOCKER_MANIFEST)
     assert_status(response, 201)
-    assert _get(api, repo, "d").headers["content-type"] == DOCKER_MANIFEST
+    assert get_manifest(api, repo, "d").headers["content-type"] == DOCKER_MANIFEST
 
 
 def test_index_by_tag(api: httpx.Client) -> None:
@@ -190,7 +181,7 @@ def test_index_by_tag(api: httpx.Client) -> None:
     response = put_manifest(api, repo, "multi", body, OCI_INDEX)
     assert_status(response, 201)
     assert response.headers["docker-content-digest"] == digest_of(body)
-    assert _get(api, repo, "multi").content == body
+    assert get_manifest(api, repo, "multi").content == body
 
 
 def test_subject_that_does_not_exist_is_accepted_with_oci_subject(api: httpx.Client) -> None:
@@ -205,7 +196,7 @@ def test_subject_that_does_not_exist_is_accepted_with_oci_subject(api: httpx.Cli
     response = put_manifest(api, repo, image.digest, image.manifest)
     assert_status(response, 201)
     assert response.headers.get("oci-subject") == missing["digest"], describe(response)
-    assert _get(api, repo, image.digest).content == image.manifest
+    assert get_manifest(api, repo, image.digest).content == image.manifest
 
 
 def test_subject_that_exists_gets_oci_subject(api: httpx.Client) -> None:
@@ -238,7 +229,7 @@ def test_manifest_of_just_under_4mb_is_accepted(api: httpx.Client) -> None:
     assert len(body) == 4_000_000
     response = put_manifest(api, repo, "big", body)
     assert_status(response, 201)
-    assert _get(api, repo, "big").content == body
+    assert get_manifest(api, repo, "big").content == body
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +305,7 @@ def _oci_manifest_dict(client: httpx.Client, repo: str) -> dict[str, Any]:
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": descriptor(OCI_CONFIG, config),
-        "layers": [descriptor(OCI_LAYER, layer)],
+        "layers": [descriptor(OCI_LAYER_GZIP, layer)],
     }
 
 
@@ -332,7 +323,7 @@ INVALID_BODIES: dict[str, Any] = {
     "config not an object": {"config": "sha256:abc"},
     "layers not a list": {"layers": {"a": 1}},
     "config digest malformed": {"config": {"mediaType": OCI_CONFIG, "digest": "x", "size": 1}},
-    "layer size negative": {"layers": [{"mediaType": OCI_LAYER, "digest": "d", "size": -1}]},
+    "layer size negative": {"layers": [{"mediaType": OCI_LAYER_GZIP, "digest": "d", "size": -1}]},
     "mediaType not a manifest": {"mediaType": "application/vnd.example.thing+json"},
     "mediaType of an index": {"mediaType": OCI_INDEX},
 }
@@ -418,7 +409,7 @@ def test_truncated_manifest_put_stores_nothing(
     before = repo_state(api, repo, manifests=["cut", image.digest])
     # The bytes that arrive are a complete, valid manifest; the declared length says more come.
     send_truncated(
-        shared_registry.url,
+        shared_registry,
         "PUT",
         f"/v2/{repo}/manifests/cut",
         declared_length=len(image.manifest) + 100,
@@ -440,6 +431,6 @@ def test_manifest_with_odd_whitespace_is_stored_verbatim(
     manifest = json.loads(image.manifest)
     body = ("\t\n" + json.dumps(manifest, separators=(" ,", " :  ")) + "\r\n\n").encode()
     digest = push_manifest(api, repo, "ws", body)
-    response = _get(api, repo, "ws")
+    response = get_manifest(api, repo, "ws")
     assert response.content == body
     assert response.headers["docker-content-digest"] == digest

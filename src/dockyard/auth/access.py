@@ -12,9 +12,18 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who makes a request.
+
+    ``grants`` is set when the request carried a registry bearer token: it then may do only
+    what the token grants (scope strings), whatever its roles; ``token_id`` names the API token
+    the credentials came from, so revoking that token ends them.
+    """
+
     name: str
     authenticated: bool
     groups: tuple[str, ...] = field(default_factory=tuple)
+    grants: frozenset[str] | None = None
+    token_id: str | None = None
 
 
 ANONYMOUS = Principal("system:anonymous", False, ("system:unauthenticated",))
@@ -49,11 +58,11 @@ CATALOG = Access("registry", "catalog", "*")
 
 
 class Authorizer(Protocol):
-    async def allows(self, principal: Principal, access: Access) -> bool: ...
-
-
-class OpenAuthorizer:
-    """Grants every access: the registry's only policy until identities and roles exist."""
-
     async def allows(self, principal: Principal, access: Access) -> bool:
-        return True
+        """Whether this request may do ``access`` (its token's grants, else its roles)."""
+
+    async def permits(self, principal: Principal, access: Access) -> bool:
+        """Whether the principal's roles allow ``access``, whatever its token grants."""
+
+    async def visible_projects(self, principal: Principal) -> set[str] | None:
+        """Projects whose repositories the principal may list; ``None`` for every project."""

@@ -90,13 +90,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     setup_logging(settings.log.level, settings.log.formatter)
 
+    from dockyard.auth.bootstrap import bootstrap
     from dockyard.metadata.engine import migrate
 
     try:
         migrate(settings.database.url)
+        admin_password = bootstrap(settings.database.url)
     except Exception:
-        logger.error("cannot migrate the database", exc_info=True)
+        logger.error("cannot prepare the database", exc_info=True)
         return 1
+    if admin_password is not None:
+        _announce_admin(admin_password, settings)
     try:
         listener = _listen(*settings.http.bind_address())
     except OSError:
@@ -104,6 +108,19 @@ def run(args: argparse.Namespace) -> int:
         return 1
     with listener:
         return _supervise(settings, listener)
+
+
+def _announce_admin(password: str, settings: Settings) -> None:
+    """Show the new administrator's password once, on stdout: never in the log stream."""
+    host, port = settings.http.bind_address()
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    url = settings.http.host or f"http://{shown}:{port}"
+    print(
+        'Created the cluster administrator "admin". Its password is shown only this once;\n'
+        "Dockyard keeps only its hash. Log in with:\n"
+        f"    dockyard login -u admin -p {password} {url}\n",
+        flush=True,
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from dockyard.auth.access import OpenAuthorizer
+from dockyard.auth.authorizer import RegistryAuthorizer
+from dockyard.auth.bearer import BearerTokens
+from dockyard.auth.identities import IdentityService
+from dockyard.auth.policy import PolicyService
+from dockyard.auth.projects import ProjectService
 from dockyard.config.model import Settings
 from dockyard.errors import RegistryError, StatusError
+from dockyard.http.auth.authn import AuthenticationMiddleware, Authenticator
+from dockyard.http.auth.token import oauth_revoke, oauth_token, registry_token
 from dockyard.http.distribution.call import Services
 from dockyard.http.distribution.routes import DistributionRouter
 from dockyard.http.errors import handle_registry_error, handle_status_error, handle_unexpected
 from dockyard.http.middleware import AccessLogMiddleware
+from dockyard.http.resources.routes import resource_routes
 from dockyard.metadata.engine import Database
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.context import RegistryContext
@@ -26,7 +35,19 @@ from dockyard.registry.uploads import UploadService
 from dockyard.storage.factory import create_driver
 
 
-async def healthz(_: object) -> Response:
+@dataclass(frozen=True)
+class AppServices:
+    """The services handlers outside ``/v2`` reach through ``request.app.state.services``."""
+
+    identities: IdentityService
+    projects: ProjectService
+    policy: PolicyService
+    authorizer: RegistryAuthorizer
+    bearer: BearerTokens
+    authenticator: Authenticator
+
+
+async def healthz(_: Request) -> Response:
     return PlainTextResponse("ok")
 
 
@@ -34,7 +55,7 @@ def create_app(settings: Settings) -> Starlette:
     router = DistributionRouter()
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database.url)
         name, params = settings.storage_driver()
         ctx = RegistryContext(
@@ -44,12 +65,25 @@ def create_app(settings: Settings) -> Starlette:
             delete_enabled=settings.storage.delete.enabled,
             redirect_enabled=not settings.storage.redirect.disable,
         )
+        identities = IdentityService(db)
+        policy = PolicyService(db)
+        authorizer = RegistryAuthorizer(db, policy)
+        bearer = BearerTokens(db)
+        await bearer.start()
+        app.state.services = AppServices(
+            identities=identities,
+            projects=ProjectService(db, policy, identities),
+            policy=policy,
+            authorizer=authorizer,
+            bearer=bearer,
+            authenticator=Authenticator(identities, bearer),
+        )
         router.services = Services(
             blobs=BlobService(ctx),
             uploads=UploadService(ctx),
             images=ImageService(ctx),
             listing=ListingService(ctx),
-            authorizer=OpenAuthorizer(),
+            authorizer=authorizer,
             secret=ctx.secret,
             base_url=(settings.http.host or "").rstrip("/"),
         )
@@ -61,10 +95,17 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[
             Mount("/v2", app=router),
+            Route("/openshift/token", registry_token, methods=["GET", "POST"]),
+            Route("/oauth/token", oauth_token, methods=["POST"]),
+            Route("/oauth/revoke", oauth_revoke, methods=["POST"]),
+            *resource_routes(),
             Route("/healthz", healthz),
             Route("/readyz", healthz),
         ],
-        middleware=[Middleware(AccessLogMiddleware, enabled=not settings.log.accesslog.disabled)],
+        middleware=[
+            Middleware(AccessLogMiddleware, enabled=not settings.log.accesslog.disabled),
+            Middleware(AuthenticationMiddleware),
+        ],
         exception_handlers={
             RegistryError: handle_registry_error,
             StatusError: handle_status_error,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.metadata.schema import changes
@@ -29,3 +30,12 @@ async def append(
             created_at=time.time(),
         )
     )
+
+
+async def since(conn: AsyncConnection, after: int, *, kind: str) -> list[Any]:
+    query = (
+        select(changes.c.id, changes.c.action, changes.c.name, changes.c.namespace)
+        .where(changes.c.id > after, changes.c.kind == kind)
+        .order_by(changes.c.id)
+    )
+    return list(await conn.execute(query))

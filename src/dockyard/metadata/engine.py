@@ -92,7 +92,8 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-async def _migrate(url: str) -> None:
+async def upgrade(url: str) -> None:
+    """``migrate`` for callers already inside an event loop."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
@@ -109,7 +110,7 @@ def migrate(url: str) -> None:
         path = make_url(url).database
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_migrate(url))
+    asyncio.run(upgrade(url))
 
 
 def ordered(conn: AsyncConnection, column: Any) -> Any:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.metadata.engine import insert_ignore, ordered
@@ -23,7 +25,9 @@ async def ensure(conn: AsyncConnection, name: str) -> int:
         return found
     now = time.time()
     project = name.split("/", 1)[0]
-    await conn.execute(insert_ignore(conn, projects).values(name=project, created_at=now))
+    await conn.execute(
+        insert_ignore(conn, projects).values(name=project, uid=str(uuid.uuid4()), created_at=now)
+    )
     project_id = (
         await conn.execute(select(projects.c.id).where(projects.c.name == project))
     ).scalar_one()
@@ -34,12 +38,52 @@ async def ensure(conn: AsyncConnection, name: str) -> int:
     return int(created.scalar_one())
 
 
-async def page(conn: AsyncConnection, last: str | None, limit: int | None) -> list[str]:
-    """Repository names in order, after ``last``."""
+async def page(
+    conn: AsyncConnection, last: str | None, limit: int | None, within: set[str] | None = None
+) -> list[str]:
+    """Repository names in order, after ``last``, of the projects ``within`` (or of all)."""
     name = ordered(conn, repositories.c.name)
     query = select(repositories.c.name).order_by(name)
+    if within is not None:
+        query = query.join(projects, projects.c.id == repositories.c.project_id).where(
+            projects.c.name.in_(within)
+        )
     if last:
         query = query.where(name > last)
     if limit is not None:
         query = query.limit(limit)
     return list((await conn.execute(query)).scalars())
+
+
+async def get_project(conn: AsyncConnection, name: str) -> Any:
+    return (await conn.execute(select(projects).where(projects.c.name == name))).first()
+
+
+async def list_projects(conn: AsyncConnection) -> list[Any]:
+    return list(await conn.execute(select(projects).order_by(projects.c.name)))
+
+
+async def insert_project(
+    conn: AsyncConnection, name: str, display_name: str, description: str
+) -> bool:
+    """Create a project; False when one of that name exists."""
+    result = await conn.execute(
+        insert_ignore(conn, projects).values(
+            name=name,
+            uid=str(uuid.uuid4()),
+            display_name=display_name,
+            description=description,
+            created_at=time.time(),
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def delete_project(conn: AsyncConnection, name: str) -> bool:
+    """Delete a project with its repositories (their tags and links go with them)."""
+    row = await get_project(conn, name)
+    if row is None:
+        return False
+    await conn.execute(delete(repositories).where(repositories.c.project_id == row.id))
+    await conn.execute(delete(projects).where(projects.c.id == row.id))
+    return True

@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData(
@@ -33,6 +34,9 @@ projects = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(255), nullable=False, unique=True),
+    Column("uid", String(36), nullable=True),
+    Column("display_name", String(255), nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
     Column("created_at", Float, nullable=False),
 )
 
@@ -150,4 +154,82 @@ changes = Table(
     Column("action", String(32), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# Identities. Service accounts are users named system:serviceaccount:<namespace>:<name>.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(253), primary_key=True),
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("full_name", String(255), nullable=False),
+    Column("password_hash", String(128), nullable=True),
+    Column("namespace", String(255), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index(None, "namespace"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("name", String(253), primary_key=True),
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column(
+        "group_name",
+        String(253),
+        ForeignKey("groups.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_name", String(253), primary_key=True),
+    Index(None, "user_name"),
+)
+
+# API tokens, stored only as their SHA-256.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("user_name", String(253), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Index(None, "user_name"),
+    Index(None, "revoked_at"),
+)
+
+# Role bindings; namespace "" holds the cluster role bindings.
+role_bindings = Table(
+    "role_bindings",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("name", String(253), primary_key=True),
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("role_kind", String(32), nullable=False),
+    Column("role_name", String(253), nullable=False),
+    Column("subjects", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Keys that sign registry bearer tokens; every worker and replica reads them from here.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("user_name", String(253), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", Float, nullable=False),
 )

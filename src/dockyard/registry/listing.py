@@ -42,10 +42,13 @@ class ListingService:
             found = await tag_rows.page(conn, repository_id, last, limit + 1) if limit else []
         return Page(found[:limit], len(found) > limit)
 
-    async def catalog(self, last: str | None, n: int | None) -> Page:
+    async def catalog(
+        self, last: str | None, n: int | None, projects: set[str] | None = None
+    ) -> Page:
+        """Repository names after ``last``; only those of ``projects`` when it is given."""
         limit = DEFAULT_CATALOG_PAGE if n is None else n
-        if not limit:
+        if not limit or projects == set():
             return Page([], False)
         async with self.ctx.db.read() as conn:
-            found = await repositories.page(conn, last, limit + 1)
+            found = await repositories.page(conn, last, limit + 1, projects)
         return Page(found[:limit], len(found) > limit)

@@ -59,12 +59,19 @@ class FakeSupervisor:
         }
 
 
+def replace_bootstrap(monkeypatch: pytest.MonkeyPatch, password: str | None) -> None:
+    bootstrap = types.ModuleType("dockyard.auth.bootstrap")
+    bootstrap.bootstrap = lambda url: password  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dockyard.auth.bootstrap", bootstrap)
+
+
 @pytest.fixture
 def migrations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     engine = types.ModuleType("dockyard.metadata.engine")
     engine.migrate = calls.append  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dockyard.metadata.engine", engine)
+    replace_bootstrap(monkeypatch, None)
     return calls
 
 
@@ -160,10 +167,28 @@ def test_failed_migration_starts_no_worker(
     engine = types.ModuleType("dockyard.metadata.engine")
     engine.migrate = migrate  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dockyard.metadata.engine", engine)
+    replace_bootstrap(monkeypatch, None)
     assert main(serve_args(tmp_path, free_port())) == 1
     assert supervisor.instances == []
     err = capsys.readouterr().err
-    assert 'msg="cannot migrate the database" err="ConnectionRefusedError: database is down"' in err
+    assert 'msg="cannot prepare the database" err="ConnectionRefusedError: database is down"' in err
+
+
+def test_first_start_shows_the_admin_password_on_stdout_only(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    migrations: list[str],
+    supervisor: type[FakeSupervisor],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    replace_bootstrap(monkeypatch, "first-start-password")
+    port = free_port()
+    assert main(serve_args(tmp_path, port)) == 0
+    captured = capsys.readouterr()
+    assert (
+        f"dockyard login -u admin -p first-start-password http://127.0.0.1:{port}" in captured.out
+    )
+    assert "first-start-password" not in captured.err
 
 
 def test_busy_port_starts_no_worker(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from dockyard.auth.access import Access, Authorizer, Principal
+from dockyard.auth.bearer import SERVICE
+from dockyard.auth.scopes import challenge_scope
 from dockyard.errors import DeniedError, UnauthorizedError
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.images import ImageService
@@ -42,16 +44,35 @@ class Call:
         return f"{self.services.base_url}{path}"
 
     async def require(self, access: Access) -> None:
-        """Stop the request unless the principal may do ``access``."""
+        """Stop the request unless it may do ``access``.
+
+        Anonymous callers, and callers whose bearer token lacks the scope their roles would
+        grant, get 401 with a challenge naming the scope, so the client fetches a token that
+        covers it; a known principal whose roles deny it gets 403.
+        """
         if await self.services.authorizer.allows(self.principal, access):
             return
-        if not self.principal.authenticated:
+        detail = [{"Type": access.type, "Name": access.name, "Action": access.action}]
+        if not self.principal.authenticated or (
+            self.principal.grants is not None
+            and await self.services.authorizer.permits(self.principal, access)
+        ):
             raise UnauthorizedError(
-                detail=[{"Type": access.type, "Name": access.name, "Action": access.action}]
+                detail=detail, headers=challenge(self.request, self.services, [access])
             )
-        raise DeniedError(
-            detail=[{"Type": access.type, "Name": access.name, "Action": access.action}]
-        )
+        raise DeniedError(detail=detail)
 
     async def allowed(self, access: Access) -> bool:
         return await self.services.authorizer.allows(self.principal, access)
+
+
+def realm(request: Request, services: Services) -> str:
+    base = services.base_url or f"{request.url.scheme}://{request.headers.get('host', 'localhost')}"
+    return f"{base}/openshift/token"
+
+
+def challenge(request: Request, services: Services, accesses: list[Access]) -> dict[str, str]:
+    value = f'Bearer realm="{realm(request, services)}",service="{SERVICE}"'
+    if accesses:
+        value += f',scope="{challenge_scope(accesses)}"'
+    return {"WWW-Authenticate": value}

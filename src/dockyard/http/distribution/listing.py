@@ -42,7 +42,8 @@ async def catalog(call: Call) -> Response:
     await call.require(access.CATALOG)
     query = call.request.query_params
     n = parse_page_size(query.get("n"), DEFAULT_CATALOG_PAGE)
-    page = await call.services.listing.catalog(query.get("last"), n)
+    projects = await call.services.authorizer.visible_projects(call.principal)
+    page = await call.services.listing.catalog(query.get("last"), n, projects)
     return _json({"repositories": page.items}, _link("/v2/_catalog", page, n))
 
 

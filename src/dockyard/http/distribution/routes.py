@@ -15,9 +15,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from dockyard.auth.access import ANONYMOUS, Principal
-from dockyard.errors import NameUnknownError, RegistryError, UnsupportedError
+from dockyard.errors import NameUnknownError, RegistryError, UnauthorizedError, UnsupportedError
 from dockyard.http.distribution import blobs, listing, manifests, uploads
-from dockyard.http.distribution.call import Call, Services
+from dockyard.http.distribution.call import Call, Services, challenge
 from dockyard.http.errors import registry_error_response, unexpected_error_response
 from dockyard.registry.reference import validate_name
 
@@ -85,16 +85,24 @@ class DistributionRouter:
     async def _dispatch(self, request: Request, scope: Scope) -> Response:
         raw = scope.get("raw_path") or scope["path"].encode()
         path = raw.split(b"?", 1)[0].decode("latin-1")
+        services = self.services
+        if services is None:
+            raise RuntimeError("distribution router used before the app started")
+        state = scope.get("state", {})
+        principal: Principal = state.get("principal", ANONYMOUS)
+        if state.get("auth_failed") or (path in ("/v2", "/v2/") and not principal.authenticated):
+            raise UnauthorizedError(
+                "authentication required"
+                if not state.get("auth_failed")
+                else "invalid credentials",
+                headers=challenge(request, services, []),
+            )
         if path in ("/v2", "/v2/"):
             if request.method not in ("GET", "HEAD"):
                 raise UnsupportedError(
                     f"method {request.method} is not allowed here", headers={"Allow": "GET, HEAD"}
                 )
             return base_response()
-        services = self.services
-        if services is None:
-            raise RuntimeError("distribution router used before the app started")
-        principal: Principal = scope.get("state", {}).get("principal", ANONYMOUS)
         if path == "/v2/_catalog":
             return await self._handle(CATALOG, request, Call(request, services, principal, "", ""))
         for pattern, handlers in ROUTES:

@@ -1,0 +1,45 @@
+"""The registry's access decisions, as the OpenShift registry makes them (reference §3).
+
+A request that carries a registry bearer token may do what the token grants; otherwise its
+principal's roles decide, through the checks each registry action maps to.
+"""
+
+from __future__ import annotations
+
+from dockyard.auth.access import Access, Principal
+from dockyard.auth.policy import PolicyService
+from dockyard.auth.rbac import registry_checks
+from dockyard.metadata import repositories
+from dockyard.metadata.engine import Database
+
+IMAGE_GROUP = "image.openshift.io"
+
+
+class RegistryAuthorizer:
+    def __init__(self, db: Database, policy: PolicyService) -> None:
+        self.db = db
+        self.policy = policy
+
+    async def allows(self, principal: Principal, access: Access) -> bool:
+        if principal.grants is not None:
+            return access.scope in principal.grants
+        return await self.permits(principal, access)
+
+    async def permits(self, principal: Principal, access: Access) -> bool:
+        if access.type == "registry" and access.name == "catalog":
+            return await self.visible_projects(principal) != set()
+        exists: bool | None = None
+        if access.type == "repository" and access.action == "push":
+            async with self.db.read() as conn:
+                exists = await repositories.find_id(conn, access.name) is not None
+        for check in registry_checks(access, stream_exists=exists):
+            allowed = await self.policy.can(
+                principal, check.verb, check.api_group, check.resource, check.namespace, check.name
+            )
+            if not allowed:
+                return False
+        return True
+
+    async def visible_projects(self, principal: Principal) -> set[str] | None:
+        """Projects whose repositories the catalog shows; ``None`` for all of them."""
+        return await self.policy.namespaces_where(principal, "list", IMAGE_GROUP, "imagestreams")

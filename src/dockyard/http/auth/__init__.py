@@ -1,0 +1,1 @@
+"""Authentication: who is asking, and the token endpoints that let them prove it."""

@@ -1,0 +1,1 @@
+"""The resource API: Kubernetes-style objects under ``/apis`` and ``/api``."""
