@@ -284,6 +284,15 @@ class ServerProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def auth(self) -> Auth | None:
+        """HTTP Basic credentials to send with every request; None: it needs none."""
+        return None
+
+    def client(self, *, timeout: float = 30.0, **options: Any) -> httpx.Client:
+        """An httpx client for this server: relative URLs, and ``auth`` on every request."""
+        return httpx.Client(base_url=self.url, auth=self.auth, timeout=timeout, **options)
+
     def _spawn(self, command: list[str], *, cwd: Path, env: Mapping[str, str] | None) -> None:
         if self.running:
             raise RuntimeError(f"{self.name} on {self.host} is already running")
@@ -432,12 +441,9 @@ class RegistryProcess(ServerProcess):
 
     @property
     def auth(self) -> Auth | None:
-        """HTTP Basic credentials for every request (a token: cheap for the server), or None."""
+        """``("admin", token)``: a token, cheap for the server, unlike the password; None
+        while the server has no authentication."""
         return None if self.token is None else (ADMIN_USER, self.token)
-
-    def client(self, *, timeout: float = 30.0, **options: Any) -> httpx.Client:
-        """An httpx client for this server: relative URLs, and ``auth`` on every request."""
-        return httpx.Client(base_url=self.url, auth=self.auth, timeout=timeout, **options)
 
     def environment(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
@@ -603,13 +609,13 @@ Credentials = Callable[[str], Auth | None]
 
 @pytest.fixture
 def dockyard_credentials(request: pytest.FixtureRequest) -> Credentials:
-    """``dockyard_credentials(host)``: the ``auth`` of the Dockyard server this test uses on
-    ``host``; None for any other host (the ``docker-registry`` peer has no auth) and for a
-    server without authentication. For clients that name registries by host, like skopeo."""
+    """``dockyard_credentials(host)``: the ``auth`` of the server this test uses on ``host``;
+    None for a server without authentication (the ``docker-registry`` peer) and for any other
+    host. For clients that name registries by host, like skopeo."""
 
     def lookup(host: str) -> Auth | None:
         for process in _servers_of(request.node):
-            if isinstance(process, RegistryProcess) and process.host == host:
+            if process.host == host:
                 return process.auth
         return None
 

@@ -4,32 +4,29 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
-from distribution_helpers import (
-    MANIFEST_ACCEPT,
-    OCI_MANIFEST,
-    build_image,
-    digest_of,
-    push_blob,
-    push_manifest,
-    unique_repo,
-)
+from distribution_helpers import build_image, get_manifest, push_blob, push_manifest, unique_repo
+from images import OCI_MANIFEST, digest_of
+
+if TYPE_CHECKING:
+    from conftest import RegistryProcess
 
 pytestmark = pytest.mark.integration
 
 CLIENTS = 16
 
 
-def test_concurrent_pushes_of_one_blob_and_one_tag_end_consistent(shared_registry: object) -> None:
-    url = shared_registry.url  # type: ignore[attr-defined]
+def test_concurrent_pushes_of_one_blob_and_one_tag_end_consistent(
+    shared_registry: RegistryProcess,
+) -> None:
     repo = unique_repo("race")
     shared = build_image(repo, layer_count=2, layer_size=256 * 1024)
     # Each client pushes the same config and layers, then its own manifest to the same tag.
 
     def client_push(i: int) -> str:
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with shared_registry.client(timeout=60) as client:
             push_blob(client, repo, shared.config)
             for layer in shared.layers:
                 push_blob(client, repo, layer)
@@ -42,10 +39,10 @@ def test_concurrent_pushes_of_one_blob_and_one_tag_end_consistent(shared_registr
         pushed = set(pool.map(client_push, range(CLIENTS)))
     assert len(pushed) == CLIENTS
 
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with shared_registry.client() as client:
         tags = client.get(f"/v2/{repo}/tags/list").json()["tags"]
         assert tags == ["latest"]
-        current = client.get(f"/v2/{repo}/manifests/latest", headers={"Accept": MANIFEST_ACCEPT})
+        current = get_manifest(client, repo, "latest")
         assert current.status_code == 200
         assert current.headers["content-type"] == OCI_MANIFEST
         winner = current.headers["docker-content-digest"]

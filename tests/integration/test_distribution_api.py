@@ -291,6 +291,17 @@ def test_malformed_digests_are_digest_invalid(api: httpx.Client, bad: str) -> No
     assert repo_state(api, repo, blobs=[existing]) == before
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_manifest_reference_with_bad_digest(api: httpx.Client, method: str) -> None:
+    # Pulling (pull) or deleting (management) a manifest by a malformed or unsupported digest.
+    repo = unique_repo()
+    push_image(api, repo, "v1")
+    response = api.request(method, f"/v2/{repo}/manifests/sha256:abc")
+    assert_error(response, 400, "DIGEST_INVALID")
+    response = api.request(method, f"/v2/{repo}/manifests/md5:{'a' * 32}")
+    assert_error(response, 400, "UNSUPPORTED")
+
+
 @pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha384"])
 def test_unsupported_digest_algorithms_are_unsupported_400(
     api: httpx.Client, algorithm: str

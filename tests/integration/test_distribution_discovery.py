@@ -21,8 +21,8 @@ from distribution_helpers import (
     media_type_of,
     next_link,
     paginate,
+    prepare_image,
     push_image,
-    push_image_blobs,
     push_manifest,
     random_bytes,
     unique_repo,
@@ -348,8 +348,7 @@ def test_referrers_of_unknown_repository_is_not_404(api: httpx.Client) -> None:
 
 def test_referrer_pushed_before_its_subject(api: httpx.Client) -> None:
     repo = unique_repo()
-    subject = build_image(repo)
-    push_image_blobs(api, subject)
+    subject = prepare_image(api, repo)
     referrer = push_image(api, repo, artifact_type=SBOM, subject=subject.as_descriptor())
     assert list(_by_digest(_referrers(api, repo, subject.digest))) == [referrer.digest]
     push_manifest(api, repo, "v1", subject.manifest)

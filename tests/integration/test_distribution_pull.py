@@ -45,34 +45,26 @@ def _verify_digest_header(response: httpx.Response, body: bytes) -> None:
 # blobs
 
 
-def test_get_blob_returns_the_bytes_with_digest_length_and_ranges(api: httpx.Client) -> None:
-    # "A GET request to an existing blob URL MUST provide the expected blob, with a response
-    # code that MUST be 200 OK. A successful response SHOULD contain the digest of the uploaded
-    # blob in the header Docker-Content-Digest."
-    repo = unique_repo()
-    data = random_bytes(70_000)
-    digest = push_blob(api, repo, data)
-    response = api.get(f"/v2/{repo}/blobs/{digest}")
-    assert_status(response, 200)
-    assert response.content == data
-    assert response.headers["docker-content-digest"] == digest
-    assert response.headers["content-length"] == str(len(data))
-    assert response.headers.get("accept-ranges") == "bytes"
-    _verify_digest_header(response, response.content)
-
-
-def test_head_blob_has_headers_and_no_body(api: httpx.Client) -> None:
-    # "A HEAD request to an existing blob or manifest URL MUST return 200 OK. A successful
+@pytest.mark.parametrize(("method", "size"), [("GET", 70_000), ("HEAD", 4321)])
+def test_blob_is_served_with_digest_length_and_ranges(
+    api: httpx.Client, method: str, size: int
+) -> None:
+    # GET: "A GET request to an existing blob URL MUST provide the expected blob, with a
+    # response code that MUST be 200 OK. A successful response SHOULD contain the digest of the
+    # uploaded blob in the header Docker-Content-Digest."
+    # HEAD: "A HEAD request to an existing blob or manifest URL MUST return 200 OK. A successful
     # response SHOULD contain the digest ... SHOULD contain the size in bytes ... Content-Length."
     repo = unique_repo()
-    data = random_bytes(4321)
+    data = random_bytes(size)
     digest = push_blob(api, repo, data)
-    response = api.head(f"/v2/{repo}/blobs/{digest}")
+    response = api.request(method, f"/v2/{repo}/blobs/{digest}")
     assert_status(response, 200)
-    assert response.content == b""
+    assert response.content == (data if method == "GET" else b"")
     assert response.headers["docker-content-digest"] == digest
     assert response.headers["content-length"] == str(len(data))
     assert response.headers.get("accept-ranges") == "bytes"
+    if method == "GET":
+        _verify_digest_header(response, response.content)
 
 
 def test_empty_blob(api: httpx.Client) -> None:
@@ -187,33 +179,26 @@ def test_sha512_blob_is_served_under_its_own_digest(api: httpx.Client) -> None:
 # manifests
 
 
-def test_get_manifest_by_tag_and_digest_returns_exact_bytes(api: httpx.Client) -> None:
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_manifest_by_tag_and_digest_is_served_as_pushed(api: httpx.Client, method: str) -> None:
     # "A GET request to an existing manifest URL MUST provide the expected manifest, with a
     # response code that MUST be 200 OK." "The registry MUST store the manifest in the exact
     # byte representation provided by the client." Content-Type "SHOULD match what the client
     # pushed"; "The registry SHOULD NOT include parameters on the Content-Type header."
+    # HEAD answers the same headers without a body.
     repo = unique_repo()
     image = push_image(api, repo, "v1")  # indented JSON with a trailing newline: not canonical
     for reference in ("v1", image.digest):
-        response = api.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": OCI_MANIFEST})
+        response = api.request(
+            method, f"/v2/{repo}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}
+        )
         assert_status(response, 200)
-        assert response.content == image.manifest
+        assert response.content == (image.manifest if method == "GET" else b"")
         assert response.headers["content-type"] == OCI_MANIFEST
         assert response.headers["docker-content-digest"] == image.digest
         assert response.headers["content-length"] == str(len(image.manifest))
-        _verify_digest_header(response, response.content)
-
-
-def test_head_manifest_by_tag_and_digest(api: httpx.Client) -> None:
-    repo = unique_repo()
-    image = push_image(api, repo, "v1")
-    for reference in ("v1", image.digest):
-        response = api.head(f"/v2/{repo}/manifests/{reference}", headers={"Accept": OCI_MANIFEST})
-        assert_status(response, 200)
-        assert response.content == b""
-        assert response.headers["content-type"] == OCI_MANIFEST
-        assert response.headers["docker-content-digest"] == image.digest
-        assert response.headers["content-length"] == str(len(image.manifest))
+        if method == "GET":
+            _verify_digest_header(response, response.content)
 
 
 def test_get_manifest_without_accept_header(api: httpx.Client) -> None:
@@ -291,14 +276,6 @@ def test_get_manifest_by_malformed_tag_is_a_client_error(api: httpx.Client, tag:
     push_image(api, repo, "v1")
     response = api.get(f"/v2/{repo}/manifests/{tag}")
     assert_error(response, {400, 404}, "TAG_INVALID", "MANIFEST_UNKNOWN", "MANIFEST_INVALID")
-
-
-def test_manifest_reference_with_bad_digest(api: httpx.Client) -> None:
-    repo = unique_repo()
-    push_image(api, repo, "v1")
-    assert_error(api.get(f"/v2/{repo}/manifests/sha256:abc"), 400, "DIGEST_INVALID")
-    response = api.get(f"/v2/{repo}/manifests/md5:{'a' * 32}")
-    assert_error(response, 400, "UNSUPPORTED")
 
 
 def test_tag_names_are_case_sensitive(api: httpx.Client) -> None:

@@ -25,9 +25,9 @@ from distribution_helpers import (
     location_path,
     manifest_json,
     manifest_status,
+    prepare_image,
     push_blob,
     push_image,
-    push_image_blobs,
     push_manifest,
     put_manifest,
     random_bytes,
@@ -74,8 +74,7 @@ def test_put_by_tag_is_201_with_location_and_digest(api: httpx.Client) -> None:
     # have the following header: Location: <location> ... a pullable manifest URL."
     # "The Docker-Content-Digest header returns the canonical digest of the uploaded blob".
     repo = unique_repo()
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     response = put_manifest(api, repo, "v1", image.manifest)
     assert_status(response, 201)
     assert response.headers["docker-content-digest"] == image.digest
@@ -89,8 +88,7 @@ def test_put_by_tag_is_201_with_location_and_digest(api: httpx.Client) -> None:
 def test_put_by_digest_is_201_and_echoes_the_digest(api: httpx.Client) -> None:
     # "The Docker-Content-Digest header ... MUST be equal to the client provided digest."
     repo = unique_repo()
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     response = put_manifest(api, repo, image.digest, image.manifest)
     assert_status(response, 201)
     assert response.headers["docker-content-digest"] == image.digest
@@ -101,8 +99,7 @@ def test_put_by_digest_is_201_and_echoes_the_digest(api: httpx.Client) -> None:
 
 def test_put_by_sha512_digest_is_either_supported_or_refused_cleanly(api: httpx.Client) -> None:
     repo = unique_repo()
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     sha512 = digest_of(image.manifest, "sha512")
     response = put_manifest(api, repo, sha512, image.manifest)
     if response.status_code == 201:
@@ -119,8 +116,7 @@ def test_content_type_parameters_are_ignored(api: httpx.Client) -> None:
     # "The registry SHOULD ignore parameters on the Content-Type header." and "SHOULD NOT
     # include parameters on the Content-Type header" when serving it.
     repo = unique_repo()
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     response = put_manifest(api, repo, "v1", image.manifest, f"{OCI_MANIFEST}; charset=utf-8")
     assert_status(response, 201)
     assert get_manifest(api, repo, "v1").headers["content-type"] == OCI_MANIFEST
@@ -130,8 +126,7 @@ def test_put_without_content_type_uses_the_media_type_field(api: httpx.Client) -
     # "Clients SHOULD set the Content-Type header": one that does not either has the manifest
     # stored under its mediaType field or refused as MANIFEST_INVALID, never a 500.
     repo = unique_repo()
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     response = api.put(f"/v2/{repo}/manifests/v1", content=image.manifest)
     if response.status_code == 201:
         assert get_manifest(api, repo, "v1").headers["content-type"] == OCI_MANIFEST
@@ -167,8 +162,7 @@ def test_manifest_with_sha512_layer(api: httpx.Client) -> None:
 
 def test_docker_schema2_manifest(api: httpx.Client) -> None:
     repo = unique_repo()
-    image = build_image(repo, docker=True)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo, docker=True)
     response = put_manifest(api, repo, "d", image.manifest, DOCKER_MANIFEST)
     assert_status(response, 201)
     assert get_manifest(api, repo, "d").headers["content-type"] == DOCKER_MANIFEST
@@ -191,8 +185,7 @@ def test_subject_that_does_not_exist_is_accepted_with_oci_subject(api: httpx.Cli
     # <subject digest>".
     repo = unique_repo()
     missing = {"mediaType": OCI_MANIFEST, "digest": digest_of(random_bytes(10)), "size": 10}
-    image = build_image(repo, artifact_type="application/vnd.example.sig", subject=missing)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo, artifact_type="application/vnd.example.sig", subject=missing)
     response = put_manifest(api, repo, image.digest, image.manifest)
     assert_status(response, 201)
     assert response.headers.get("oci-subject") == missing["digest"], describe(response)
@@ -202,8 +195,7 @@ def test_subject_that_does_not_exist_is_accepted_with_oci_subject(api: httpx.Cli
 def test_subject_that_exists_gets_oci_subject(api: httpx.Client) -> None:
     repo = unique_repo()
     subject = push_image(api, repo, "v1")
-    image = build_image(repo, subject=subject.as_descriptor())
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo, subject=subject.as_descriptor())
     response = put_manifest(api, repo, image.digest, image.manifest)
     assert_status(response, 201)
     assert response.headers.get("oci-subject") == subject.digest, describe(response)
@@ -211,8 +203,7 @@ def test_subject_that_exists_gets_oci_subject(api: httpx.Client) -> None:
 
 def test_manifest_without_subject_has_no_oci_subject(api: httpx.Client) -> None:
     repo = unique_repo()
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     response = put_manifest(api, repo, "v1", image.manifest)
     assert_status(response, 201)
     assert "oci-subject" not in response.headers
@@ -222,8 +213,7 @@ def test_manifest_of_just_under_4mb_is_accepted(api: httpx.Client) -> None:
     # "Client and registry implementations SHOULD expect to be able to support manifest pushes
     # of at least 4 megabytes."
     repo = unique_repo()
-    image = build_image(repo, annotations={"pad": ""})
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo, annotations={"pad": ""})
     padding = 4_000_000 - len(image.manifest)
     body = image.manifest.replace(b'"pad": ""', b'"pad": "' + b"p" * padding + b'"')
     assert len(body) == 4_000_000
@@ -238,8 +228,7 @@ def test_manifest_of_just_under_4mb_is_accepted(api: httpx.Client) -> None:
 
 def test_digest_in_url_not_matching_content_is_digest_invalid(api: httpx.Client) -> None:
     repo = unique_repo()
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     wrong = digest_of(b"some other manifest")
     before = repo_state(api, repo, manifests=[wrong, image.digest])
     response = put_manifest(api, repo, wrong, image.manifest)
@@ -273,8 +262,7 @@ def test_blobs_of_another_repository_do_not_count(api: httpx.Client) -> None:
     # Distribution checks blobs in the pushing repository: a manifest cannot claim blobs the
     # repository never received (or it would grant access to another repository's content).
     owner, other = unique_repo("owner"), unique_repo("other")
-    image = build_image(owner)
-    push_image_blobs(api, image)
+    image = prepare_image(api, owner)
     push_image(api, other, "existing")
     response = put_manifest(api, other, "stolen", image.manifest)
     _assert_rejected_without_trace(
@@ -360,8 +348,7 @@ def test_content_type_that_contradicts_media_type_is_manifest_invalid(api: httpx
     # the value specified by the mediaType field." A registry storing it anyway would serve a
     # Content-Type that clients "SHOULD reject".
     repo = unique_repo()
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     for content_type in (OCI_INDEX, DOCKER_MANIFEST):
         response = put_manifest(api, repo, "v1", image.manifest, content_type)
         _assert_rejected_without_trace(
@@ -374,8 +361,7 @@ def test_manifest_over_4mib_is_refused(api: httpx.Client) -> None:
     # this limit with a response code 413 Payload Too Large." Dockyard: 413, or 400 with
     # MANIFEST_INVALID / SIZE_INVALID; never 201 and never 500.
     repo = unique_repo()
-    image = build_image(repo, annotations={"pad": "p" * (4 * MIB)})
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo, annotations={"pad": "p" * (4 * MIB)})
     assert len(image.manifest) > 4 * MIB
     response = put_manifest(api, repo, "huge", image.manifest)
     assert response.status_code in {400, 413}, describe(response)
@@ -391,8 +377,7 @@ def test_bad_tag_is_tag_invalid(api: httpx.Client, tag: str) -> None:
     # [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"
     repo = unique_repo()
     push_image(api, repo, "existing")
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     before = repo_state(api, repo, manifests=[image.digest])
     response = put_manifest(api, repo, tag, image.manifest)
     assert_error(response, 400, "TAG_INVALID", "MANIFEST_INVALID")
@@ -404,8 +389,7 @@ def test_truncated_manifest_put_stores_nothing(
 ) -> None:
     repo = unique_repo()
     push_image(api, repo, "existing")
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     before = repo_state(api, repo, manifests=["cut", image.digest])
     # The bytes that arrive are a complete, valid manifest; the declared length says more come.
     send_truncated(
@@ -426,8 +410,7 @@ def test_manifest_with_odd_whitespace_is_stored_verbatim(
 ) -> None:
     # "The registry MUST store the manifest in the exact byte representation provided."
     repo = unique_repo()
-    image = build_image(repo)
-    push_image_blobs(api, image)
+    image = prepare_image(api, repo)
     manifest = json.loads(image.manifest)
     body = ("\t\n" + json.dumps(manifest, separators=(" ,", " :  ")) + "\r\n\n").encode()
     digest = push_manifest(api, repo, "ws", body)

@@ -13,7 +13,8 @@ import httpx
 import oras.client
 import oras.oci
 import pytest
-from images import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, canonical_json, sha256_digest
+from distribution_helpers import get_manifest, push_blob, put_manifest
+from images import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, canonical_json, digest_of
 
 if TYPE_CHECKING:
     from conftest import RegistryProcess
@@ -34,48 +35,29 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def oras_client(registry: RegistryProcess) -> oras.client.OrasClient:
-    return oras.client.OrasClient(hostname=registry.host, insecure=True)
+    """oras-py on plain HTTP, answering the registry's challenge with ``registry.auth``."""
+    client = oras.client.OrasClient(hostname=registry.host, insecure=True, auth_backend="basic")
+    if registry.auth is not None:
+        client.auth.set_basic_auth(*registry.auth)
+    return client
 
 
 def raw_manifest(client: httpx.Client, repository: str, reference: str) -> httpx.Response:
-    response = client.get(
-        f"/v2/{repository}/manifests/{reference}",
-        headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"},
-    )
+    response = get_manifest(client, repository, reference)
     assert response.status_code == 200, response.text
     return response
-
-
-def with_digest(location: str, digest: str) -> httpx.URL:
-    """The upload ``Location`` with ``digest=`` added to the query it already carries."""
-    return httpx.URL(location).copy_merge_params({"digest": digest})
-
-
-def upload_blob(client: httpx.Client, repository: str, data: bytes) -> str:
-    """Monolithic upload (POST, then PUT with the digest); returns the digest."""
-    digest = sha256_digest(data)
-    started = client.post(f"/v2/{repository}/blobs/uploads/")
-    assert started.status_code == 202, started.text
-    finished = client.put(
-        with_digest(started.headers["location"], digest),
-        content=data,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    assert finished.status_code == 201, finished.text
-    return digest
 
 
 def push_manifest(
     client: httpx.Client, repository: str, document: dict[str, Any], reference: str | None = None
 ) -> httpx.Response:
+    """Push ``document`` as canonical JSON, by ``reference`` or else its digest."""
     data = canonical_json(document)
-    response = client.put(
-        f"/v2/{repository}/manifests/{reference or sha256_digest(data)}",
-        content=data,
-        headers={"Content-Type": str(document["mediaType"])},
+    response = put_manifest(
+        client, repository, reference or digest_of(data), data, str(document["mediaType"])
     )
     assert response.status_code == 201, response.text
-    assert response.headers["docker-content-digest"] == sha256_digest(data)
+    assert response.headers["docker-content-digest"] == digest_of(data)
     return response
 
 
@@ -83,13 +65,13 @@ def sbom_manifest(
     client: httpx.Client, repository: str, subject: dict[str, Any], content: bytes
 ) -> dict[str, Any]:
     """An artifact manifest with ``artifactType`` set, the empty config and one layer."""
-    upload_blob(client, repository, b"{}")
-    layer_digest = upload_blob(client, repository, content)
+    push_blob(client, repository, b"{}")
+    layer_digest = push_blob(client, repository, content)
     return {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": SBOM_TYPE,
-        "config": {"mediaType": OCI_EMPTY, "digest": sha256_digest(b"{}"), "size": 2},
+        "config": {"mediaType": OCI_EMPTY, "digest": digest_of(b"{}"), "size": 2},
         "layers": [
             {
                 "mediaType": "application/spdx+json",
@@ -139,7 +121,7 @@ def test_push_and_pull_files_round_trip(
     assert (workdir / "out" / "a.txt").read_bytes() == (workdir / "a.txt").read_bytes()
     assert (workdir / "out" / "b.json").read_bytes() == (workdir / "b.json").read_bytes()
     assert client.get_tags(f"{shared_registry.host}/{repository}") == ["v1"]
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as http:
+    with shared_registry.client() as http:
         manifest = raw_manifest(http, repository, "v1").json()
     assert manifest["annotations"]["org.example.key"] == "value"
     layers = {layer["annotations"][TITLE]: layer["mediaType"] for layer in manifest["layers"]}
@@ -165,9 +147,8 @@ def test_chunked_push_round_trips(
     assert hashlib.sha256((workdir / "out" / "big.bin").read_bytes()).digest() == (
         hashlib.sha256(data).digest()
     )
-    head = httpx.head(
-        f"{shared_registry.url}/v2/{repository}/blobs/{sha256_digest(data)}", timeout=30
-    )
+    with shared_registry.client() as http:
+        head = http.head(f"/v2/{repository}/blobs/{digest_of(data)}")
     assert head.status_code == 200
     assert int(head.headers["content-length"]) == size
 
@@ -178,10 +159,10 @@ def test_referrers_list_subject_artifacts_and_filter_by_artifact_type(
     client = oras_client(shared_registry)
     (workdir / "image.txt").write_bytes(b"the subject\n")
     client.push(target=f"{shared_registry.host}/{repository}:v1", files=["image.txt"])
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as http:
+    with shared_registry.client() as http:
         subject_raw = raw_manifest(http, repository, "v1").content
         subject = oras.oci.Subject(
-            mediaType=OCI_MANIFEST, digest=sha256_digest(subject_raw), size=len(subject_raw)
+            mediaType=OCI_MANIFEST, digest=digest_of(subject_raw), size=len(subject_raw)
         )
         (workdir / "sig.txt").write_bytes(b"signature bytes\n")
         (workdir / "sigconfig.json").write_bytes(b'{"signer": "tests"}')
@@ -215,8 +196,8 @@ def test_referrers_list_subject_artifacts_and_filter_by_artifact_type(
         assert index["schemaVersion"] == 2
         assert index["mediaType"] == OCI_INDEX
         by_digest = {entry["digest"]: entry for entry in index["manifests"]}
-        assert set(by_digest) == {sha256_digest(signature_raw), sbom_digest}
-        signature_entry = by_digest[sha256_digest(signature_raw)]
+        assert set(by_digest) == {digest_of(signature_raw), sbom_digest}
+        signature_entry = by_digest[digest_of(signature_raw)]
         assert signature_entry["mediaType"] == OCI_MANIFEST
         assert signature_entry["size"] == len(signature_raw)
         # No artifactType in the manifest: the config media type stands in for it.
@@ -249,10 +230,10 @@ def test_referrer_pushed_before_its_subject_is_listed(
     future_subject = os.urandom(64)
     subject_descriptor = {
         "mediaType": OCI_MANIFEST,
-        "digest": sha256_digest(future_subject),
+        "digest": digest_of(future_subject),
         "size": len(future_subject),
     }
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as http:
+    with shared_registry.client() as http:
         sbom = sbom_manifest(http, repository, subject_descriptor, b"{}")
         stored = push_manifest(http, repository, sbom, reference="sbom")
         assert stored.headers.get("oci-subject") == subject_descriptor["digest"]

@@ -10,14 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from images import (
-    ACCEPT_MANIFESTS,
-    DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    sha256_digest,
-)
+from distribution_helpers import get_manifest
+from images import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, digest_of
 
 if TYPE_CHECKING:
     from conftest import RegistryProcess
@@ -26,14 +20,22 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
-def fetch_manifest(registry: RegistryProcess, repository: str, reference: str) -> httpx.Response:
-    response = httpx.get(
-        f"{registry.url}/v2/{repository}/manifests/{reference}",
-        headers={"Accept": ACCEPT_MANIFESTS},
-        timeout=30,
-    )
+def fetch_manifest(api: httpx.Client, repository: str, reference: str) -> httpx.Response:
+    response = get_manifest(api, repository, reference)
     assert response.status_code == 200, response.text
     return response
+
+
+def pushed_manifest(
+    api: httpx.Client, repository: str, reference: str, digest_file: Path
+) -> tuple[str, httpx.Response]:
+    """The digest a push wrote to ``digest_file``, and the manifest served under ``reference``,
+    checked to be the one with that digest."""
+    digest = digest_file.read_text().strip()
+    response = fetch_manifest(api, repository, reference)
+    assert response.headers["docker-content-digest"] == digest
+    assert digest_of(response.content) == digest
+    return digest, response
 
 
 def build_scratch_image(
@@ -67,13 +69,21 @@ def inspect_image(env: ContainersEnv, reference: str) -> dict[str, Any]:
     return documents[0]
 
 
-def check_blobs(registry: RegistryProcess, repository: str, manifest: dict[str, Any]) -> None:
+def pull_elsewhere(env: ContainersEnv, reference: str, *options: str) -> dict[str, Any]:
+    """``podman pull`` into empty storage of its own; returns what ``image inspect`` says."""
+    puller = env.sibling("puller")
+    try:
+        puller.podman("pull", "--tls-verify=false", "--quiet", *options, reference)
+        return inspect_image(puller, reference)
+    finally:
+        puller.cleanup()
+
+
+def check_blobs(api: httpx.Client, repository: str, manifest: dict[str, Any]) -> None:
     for descriptor in [manifest["config"], *manifest["layers"]]:
-        response = httpx.get(
-            f"{registry.url}/v2/{repository}/blobs/{descriptor['digest']}", timeout=30
-        )
+        response = api.get(f"/v2/{repository}/blobs/{descriptor['digest']}")
         assert response.status_code == 200
-        assert sha256_digest(response.content) == descriptor["digest"]
+        assert digest_of(response.content) == descriptor["digest"]
         assert len(response.content) == descriptor["size"]
 
 
@@ -84,6 +94,7 @@ def check_blobs(registry: RegistryProcess, repository: str, manifest: dict[str, 
 )
 def test_buildah_push_and_podman_pull_back(
     shared_registry: RegistryProcess,
+    api: httpx.Client,
     podman_env: ContainersEnv,
     tmp_path: Path,
     repository: str,
@@ -106,25 +117,15 @@ def test_buildah_push_and_podman_pull_back(
         f"docker://{destination}",
     )
 
-    pushed_digest = digest_file.read_text().strip()
-    response = fetch_manifest(shared_registry, repository, "one")
+    pushed_digest, response = pushed_manifest(api, repository, "one", digest_file)
     assert response.headers["content-type"] == media_type
-    assert response.headers["docker-content-digest"] == pushed_digest
-    assert sha256_digest(response.content) == pushed_digest
     manifest = response.json()
     assert manifest["mediaType"] == media_type
-    check_blobs(shared_registry, repository, manifest)
-    layer = httpx.get(
-        f"{shared_registry.url}/v2/{repository}/blobs/{manifest['layers'][0]['digest']}", timeout=30
-    )
+    check_blobs(api, repository, manifest)
+    layer = api.get(f"/v2/{repository}/blobs/{manifest['layers'][0]['digest']}")
     assert b"hello.txt" in gzip.decompress(layer.content)
 
-    puller = podman_env.sibling("puller")
-    try:
-        puller.podman("pull", "--tls-verify=false", "--quiet", destination)
-        pulled = inspect_image(puller, destination)
-    finally:
-        puller.cleanup()
+    pulled = pull_elsewhere(podman_env, destination)
     assert pulled["Digest"] == pushed_digest
     assert f"{shared_registry.host}/{repository}@{pushed_digest}" in pulled["RepoDigests"]
     assert "sha256:" + pulled["Id"] == manifest["config"]["digest"]
@@ -133,7 +134,11 @@ def test_buildah_push_and_podman_pull_back(
 
 
 def test_buildah_multi_arch_manifest_push_and_podman_pull_by_arch(
-    shared_registry: RegistryProcess, podman_env: ContainersEnv, tmp_path: Path, repository: str
+    shared_registry: RegistryProcess,
+    api: httpx.Client,
+    podman_env: ContainersEnv,
+    tmp_path: Path,
+    repository: str,
 ) -> None:
     for arch in ("amd64", "arm64"):
         build_scratch_image(
@@ -156,29 +161,21 @@ def test_buildah_multi_arch_manifest_push_and_podman_pull_by_arch(
         f"docker://{destination}",
     )
 
-    index_digest = digest_file.read_text().strip()
-    response = fetch_manifest(shared_registry, repository, "latest")
-    assert response.headers["docker-content-digest"] == index_digest
-    assert sha256_digest(response.content) == index_digest
+    index_digest, response = pushed_manifest(api, repository, "latest", digest_file)
     index = response.json()
     assert index["mediaType"] in (OCI_INDEX, DOCKER_MANIFEST_LIST)
     assert response.headers["content-type"] == index["mediaType"]
     by_arch = {entry["platform"]["architecture"]: entry for entry in index["manifests"]}
     assert sorted(by_arch) == ["amd64", "arm64"]
     for entry in index["manifests"]:
-        child = fetch_manifest(shared_registry, repository, entry["digest"])
-        assert sha256_digest(child.content) == entry["digest"]
+        child = fetch_manifest(api, repository, entry["digest"])
+        assert digest_of(child.content) == entry["digest"]
         assert len(child.content) == entry["size"]
-        check_blobs(shared_registry, repository, child.json())
+        check_blobs(api, repository, child.json())
 
-    puller = podman_env.sibling("puller")
-    try:
-        puller.podman("pull", "--tls-verify=false", "--quiet", "--arch", "arm64", destination)
-        pulled = inspect_image(puller, destination)
-    finally:
-        puller.cleanup()
+    pulled = pull_elsewhere(podman_env, destination, "--arch", "arm64")
     arm_digest = by_arch["arm64"]["digest"]
-    arm_manifest = fetch_manifest(shared_registry, repository, arm_digest).json()
+    arm_manifest = fetch_manifest(api, repository, arm_digest).json()
     assert pulled["Architecture"] == "arm64"
     assert "sha256:" + pulled["Id"] == arm_manifest["config"]["digest"]
     # podman records the digest it pulled by (the index) and the instance it chose.

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from images import (
-    ACCEPT_MANIFESTS,
-    Image,
-    make_image,
-    make_layout,
-    read_layout_ref,
-    sha256_digest,
+from distribution_helpers import (
+    OCTET_STREAM,
+    get_manifest,
+    push_blob,
+    put_manifest,
+    start_upload,
+    with_digest,
 )
+from images import Image, digest_of, make_image, make_layout, read_layout_ref
 
 if TYPE_CHECKING:
     from conftest import RegistryProcess
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 KiB = 1024
 MiB = 1024 * KiB
 
@@ -42,30 +42,11 @@ def restart(registry: RegistryProcess, how: str) -> None:
     registry.start()
 
 
-def with_digest(location: str, digest: str) -> httpx.URL:
-    """The upload ``Location`` with ``digest=`` added to the query it already carries."""
-    return httpx.URL(location).copy_merge_params({"digest": digest})
-
-
-def upload_blob(client: httpx.Client, repository: str, data: bytes) -> str:
-    digest = sha256_digest(data)
-    started = client.post(f"/v2/{repository}/blobs/uploads/")
-    assert started.status_code == 202, started.text
-    finished = client.put(
-        with_digest(started.headers["location"], digest), content=data, headers=OCTET_STREAM
-    )
-    assert finished.status_code == 201, finished.text
-    return digest
-
-
 def push_image(client: httpx.Client, repository: str, tag: str, image: Image) -> httpx.Response:
+    """Push the blobs of ``image``, then its manifest by ``tag``; returns the manifest PUT."""
     for blob in image.blobs:
-        upload_blob(client, repository, blob.data)
-    return client.put(
-        f"/v2/{repository}/manifests/{tag}",
-        content=image.manifest.data,
-        headers={"Content-Type": image.manifest.media_type},
-    )
+        push_blob(client, repository, blob.data)
+    return put_manifest(client, repository, tag, image.manifest.data, image.manifest.media_type)
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
@@ -90,7 +71,7 @@ def test_pushed_images_pull_back_identical_after_restart(
         assert skopeo.inspect_raw(f"{base}@{image.digest}") == image.manifest.data
     skopeo.copy(f"{base}:multi", f"oci:{tmp_path / 'back'}:multi", "--all")
     assert read_layout_ref(tmp_path / "back", "multi")["digest"] == multi.digest
-    with httpx.Client(base_url=registry.url, timeout=30) as client:
+    with registry.client() as client:
         for layout in (multi, docker):
             for blob in layout.blobs.values():
                 response = client.get(f"/v2/{repository}/blobs/{blob.digest}")
@@ -104,14 +85,12 @@ def test_chunked_upload_continues_after_restart(
 ) -> None:
     data = os.urandom(3 * MiB + 4321)
     first, rest = data[:MiB], data[MiB:]
-    digest = sha256_digest(data)
-    with httpx.Client(base_url=registry.url, timeout=60) as client:
-        started = client.post(f"/v2/{repository}/blobs/uploads/")
-        assert started.status_code == 202, started.text
+    digest = digest_of(data)
+    with registry.client(timeout=60) as client:
         patched = client.patch(
-            started.headers["location"],
+            start_upload(client, repository).headers["location"],
             content=first,
-            headers={**OCTET_STREAM, "Content-Range": f"0-{len(first) - 1}"},
+            headers={"Content-Type": OCTET_STREAM, "Content-Range": f"0-{len(first) - 1}"},
         )
         assert patched.status_code == 202, patched.text
         assert patched.headers["range"] == f"0-{len(first) - 1}"
@@ -119,14 +98,17 @@ def test_chunked_upload_continues_after_restart(
 
     restart(registry, how)
 
-    with httpx.Client(base_url=registry.url, timeout=60) as client:
+    with registry.client(timeout=60) as client:
         status = client.get(location)
         assert status.status_code == 204, status.text
         assert status.headers["range"] == f"0-{len(first) - 1}"
         continued = client.patch(
             location,
             content=rest,
-            headers={**OCTET_STREAM, "Content-Range": f"{len(first)}-{len(data) - 1}"},
+            headers={
+                "Content-Type": OCTET_STREAM,
+                "Content-Range": f"{len(first)}-{len(data) - 1}",
+            },
         )
         assert continued.status_code == 202, continued.text
         assert continued.headers["range"] == f"0-{len(data) - 1}"
@@ -135,7 +117,7 @@ def test_chunked_upload_continues_after_restart(
         assert finished.headers["docker-content-digest"] == digest
         fetched = client.get(f"/v2/{repository}/blobs/{digest}")
         assert fetched.status_code == 200
-        assert sha256_digest(fetched.content) == digest
+        assert digest_of(fetched.content) == digest
         assert fetched.content == data
 
 
@@ -144,7 +126,7 @@ def test_sigkill_during_streamed_patch_leaves_no_blob(
 ) -> None:
     total, chunk = 64 * MiB, 256 * KiB
     data = random.Random(7).randbytes(total)
-    digest = sha256_digest(data)
+    digest = digest_of(data)
     killed = threading.Event()
 
     def body() -> Iterator[bytes]:
@@ -154,17 +136,15 @@ def test_sigkill_during_streamed_patch_leaves_no_blob(
                 killed.set()
             yield data[offset : offset + chunk]
 
-    with httpx.Client(base_url=registry.url, timeout=60) as client:
-        started = client.post(f"/v2/{repository}/blobs/uploads/")
-        assert started.status_code == 202, started.text
-        location = started.headers["location"]
+    with registry.client(timeout=60) as client:
+        location = start_upload(client, repository).headers["location"]
         with pytest.raises(httpx.TransportError):
-            client.patch(location, content=body(), headers=OCTET_STREAM)
+            client.patch(location, content=body(), headers={"Content-Type": OCTET_STREAM})
     assert killed.is_set()
 
     registry.start()
 
-    with httpx.Client(base_url=registry.url, timeout=60) as client:
+    with registry.client(timeout=60) as client:
         assert client.head(f"/v2/{repository}/blobs/{digest}").status_code == 404
         # Finishing the interrupted session with the full digest must not make a blob appear.
         finished = client.put(with_digest(location, digest))
@@ -172,10 +152,10 @@ def test_sigkill_during_streamed_patch_leaves_no_blob(
         assert client.head(f"/v2/{repository}/blobs/{digest}").status_code == 404
 
         assert client.get("/v2/").status_code == 200
-        assert upload_blob(client, repository, data) == digest
+        assert push_blob(client, repository, data) == digest
         fetched = client.get(f"/v2/{repository}/blobs/{digest}")
         assert fetched.status_code == 200
-        assert sha256_digest(fetched.content) == digest
+        assert digest_of(fetched.content) == digest
 
 
 def test_sigkill_during_parallel_pushes_leaves_no_dangling_tag(
@@ -206,9 +186,7 @@ def test_sigkill_during_parallel_pushes_leaves_no_dangling_tag(
                     time_to_kill.set()
 
     def worker(share: list[tuple[str, str, Image]]) -> None:
-        with httpx.Client(
-            base_url=registry.url, timeout=30, event_hooks={"request": [on_request]}
-        ) as client:
+        with registry.client(event_hooks={"request": [on_request]}) as client:
             for repo, tag, image in share:
                 try:
                     response = push_image(client, repo, tag, image)
@@ -230,11 +208,9 @@ def test_sigkill_during_parallel_pushes_leaves_no_dangling_tag(
 
     registry.start()
 
-    with httpx.Client(base_url=registry.url, timeout=30) as client:
+    with registry.client() as client:
         for repo, tag, digest in acknowledged:  # what was acknowledged is durable
-            response = client.get(
-                f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT_MANIFESTS}
-            )
+            response = get_manifest(client, repo, tag)
             assert response.status_code == 200, f"{repo}:{tag} was acknowledged, then lost"
             assert response.headers["docker-content-digest"] == digest
         for repo in repositories:
@@ -244,19 +220,17 @@ def test_sigkill_during_parallel_pushes_leaves_no_dangling_tag(
                 continue
             assert listed.status_code == 200, listed.text
             for tag in listed.json()["tags"] or []:
-                response = client.get(
-                    f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT_MANIFESTS}
-                )
+                response = get_manifest(client, repo, tag)
                 assert response.status_code == 200, f"tag {repo}:{tag} is listed but dangles"
-                assert sha256_digest(response.content) == response.headers["docker-content-digest"]
+                assert digest_of(response.content) == response.headers["docker-content-digest"]
                 manifest = response.json()
                 for descriptor in [manifest["config"], *manifest["layers"]]:
                     blob = client.get(f"/v2/{repo}/blobs/{descriptor['digest']}")
                     assert blob.status_code == 200, f"{repo}:{tag} references missing {descriptor}"
-                    assert sha256_digest(blob.content) == descriptor["digest"]
+                    assert digest_of(blob.content) == descriptor["digest"]
 
         # And it takes pushes again.
         repo, tag, image = repositories[0], "after-restart", make_image(("linux", "arm64"))
         assert push_image(client, repo, tag, image).status_code == 201
-        response = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT_MANIFESTS})
+        response = get_manifest(client, repo, tag)
         assert response.content == image.manifest.data

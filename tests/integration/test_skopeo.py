@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from distribution_helpers import error_codes, get_manifest, put_manifest
 from images import (
-    ACCEPT_MANIFESTS,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
     OCI_INDEX,
     OCI_MANIFEST,
     Layout,
+    digest_of,
     make_layout,
     read_dir_blob,
     read_dir_manifest,
     read_layout_blob,
     read_layout_ref,
-    sha256_digest,
 )
 
 if TYPE_CHECKING:
@@ -37,36 +37,16 @@ def ref(registry: RegistryProcess, repository: str, reference: str) -> str:
     return f"docker://{registry.host}/{repository}{separator}{reference}"
 
 
-def get_manifest(registry: RegistryProcess, repository: str, reference: str) -> httpx.Response:
-    return httpx.get(
-        f"{registry.url}/v2/{repository}/manifests/{reference}",
-        headers={"Accept": ACCEPT_MANIFESTS},
-        timeout=30,
-    )
-
-
-def head_blob(registry: RegistryProcess, repository: str, digest: str) -> httpx.Response:
-    return httpx.head(f"{registry.url}/v2/{repository}/blobs/{digest}", timeout=30)
-
-
-def error_codes(response: httpx.Response) -> list[str]:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        return []
-    return [error.get("code") for error in body.get("errors", [])]
-
-
-def assert_stored(registry: RegistryProcess, repository: str, layout: Layout) -> None:
+def assert_stored(api: httpx.Client, repository: str, layout: Layout) -> None:
     """Every manifest of ``layout`` is served byte for byte, and every blob exists."""
     for manifest in layout.manifests:
-        response = get_manifest(registry, repository, manifest.digest)
+        response = get_manifest(api, repository, manifest.digest)
         assert response.status_code == 200, response.text
         assert response.content == manifest.data
         assert response.headers["docker-content-digest"] == manifest.digest
         assert response.headers["content-type"] == manifest.media_type
     for blob in layout.blobs.values():
-        response = head_blob(registry, repository, blob.digest)
+        response = api.head(f"/v2/{repository}/blobs/{blob.digest}")
         assert response.status_code == 200, f"{blob.digest}: {response.status_code}"
         assert int(response.headers["content-length"]) == blob.size
 
@@ -89,47 +69,48 @@ def assert_dir_equal(directory: Path, layout: Layout) -> None:
 
 
 @pytest.mark.parametrize("layers", [1, 3], ids=["one-layer", "three-layers"])
-def test_oci_image_round_trips_through_oci_and_dir(
-    shared_registry: RegistryProcess, skopeo: Skopeo, tmp_path: Path, repository: str, layers: int
+@pytest.mark.parametrize(
+    ("docker", "media_type"),
+    [(False, OCI_MANIFEST), (True, DOCKER_MANIFEST)],
+    ids=["oci", "docker-schema2"],
+)
+def test_single_image_round_trips_with_digests_kept(
+    shared_registry: RegistryProcess,
+    api: httpx.Client,
+    skopeo: Skopeo,
+    tmp_path: Path,
+    repository: str,
+    layers: int,
+    docker: bool,
+    media_type: str,
 ) -> None:
-    layout = make_layout(tmp_path / "src", "v1", layers=layers)
+    layout = make_layout(tmp_path / "src", "v1", layers=layers, docker=docker)
+    target = ref(shared_registry, repository, "v1")
 
-    skopeo.copy(layout.ref, ref(shared_registry, repository, "v1"))
+    skopeo.copy(layout.ref, target)
 
-    assert skopeo.inspect_raw(ref(shared_registry, repository, "v1")) == layout.top.data
-    response = get_manifest(shared_registry, repository, "v1")
+    assert skopeo.inspect_raw(target) == layout.top.data
+    response = get_manifest(api, repository, "v1")
     assert response.status_code == 200
-    assert response.headers["content-type"] == OCI_MANIFEST
+    assert response.headers["content-type"] == media_type
     assert response.headers["docker-content-digest"] == layout.digest
-    assert_stored(shared_registry, repository, layout)
+    assert_stored(api, repository, layout)
 
-    skopeo.copy(ref(shared_registry, repository, "v1"), f"oci:{tmp_path / 'back'}:v1")
-    assert_oci_layout_equal(tmp_path / "back", "v1", layout)
-    skopeo.copy(ref(shared_registry, repository, "v1"), f"dir:{tmp_path / 'dir'}")
-    assert_dir_equal(tmp_path / "dir", layout)
-
-
-@pytest.mark.parametrize("layers", [1, 3], ids=["one-layer", "three-layers"])
-def test_docker_schema2_image_round_trips_with_digests_kept(
-    shared_registry: RegistryProcess, skopeo: Skopeo, tmp_path: Path, repository: str, layers: int
-) -> None:
-    layout = make_layout(tmp_path / "src", "v1", layers=layers, docker=True)
-
-    skopeo.copy(layout.ref, ref(shared_registry, repository, "v1"))
-
-    assert skopeo.inspect_raw(ref(shared_registry, repository, "v1")) == layout.top.data
-    response = get_manifest(shared_registry, repository, "v1")
-    assert response.headers["content-type"] == DOCKER_MANIFEST
-    assert response.headers["docker-content-digest"] == layout.digest
-    assert_stored(shared_registry, repository, layout)
-
-    skopeo.copy(ref(shared_registry, repository, "v1"), f"dir:{tmp_path / 'dir'}")
+    if not docker:  # the oci: transport would convert Docker manifests to OCI; dir: keeps them
+        skopeo.copy(target, f"oci:{tmp_path / 'back'}:v1")
+        assert_oci_layout_equal(tmp_path / "back", "v1", layout)
+    skopeo.copy(target, f"dir:{tmp_path / 'dir'}")
     assert_dir_equal(tmp_path / "dir", layout)
 
 
 @pytest.mark.parametrize("docker", [False, True], ids=["oci-index", "docker-manifest-list"])
 def test_multi_platform_index_copied_with_all_keeps_every_digest(
-    shared_registry: RegistryProcess, skopeo: Skopeo, tmp_path: Path, repository: str, docker: bool
+    shared_registry: RegistryProcess,
+    api: httpx.Client,
+    skopeo: Skopeo,
+    tmp_path: Path,
+    repository: str,
+    docker: bool,
 ) -> None:
     layout = make_layout(
         tmp_path / "src", "multi", layers=2, platforms=MULTI_PLATFORMS, docker=docker
@@ -140,14 +121,14 @@ def test_multi_platform_index_copied_with_all_keeps_every_digest(
     skopeo.copy(layout.ref, target, "--all")
 
     assert skopeo.inspect_raw(target) == layout.index.data
-    assert get_manifest(shared_registry, repository, "multi").headers["content-type"] == (
+    assert get_manifest(api, repository, "multi").headers["content-type"] == (
         DOCKER_MANIFEST_LIST if docker else OCI_INDEX
     )
     for image in layout.images:
         child = skopeo.inspect_raw(ref(shared_registry, repository, image.digest))
         assert child == image.manifest.data
-        assert sha256_digest(child) == image.digest
-    assert_stored(shared_registry, repository, layout)
+        assert digest_of(child) == image.digest
+    assert_stored(api, repository, layout)
 
     if docker:  # the oci: transport would convert Docker manifests to OCI; dir: keeps them
         skopeo.copy(target, f"dir:{tmp_path / 'back'}", "--all")
@@ -183,7 +164,11 @@ def test_inspect_reports_digest_platform_and_layers(
 
 
 def test_list_tags_returns_every_tag(
-    shared_registry: RegistryProcess, skopeo: Skopeo, tmp_path: Path, repository: str
+    shared_registry: RegistryProcess,
+    api: httpx.Client,
+    skopeo: Skopeo,
+    tmp_path: Path,
+    repository: str,
 ) -> None:
     first = make_layout(tmp_path / "src", "one", layers=1)
     second = make_layout(tmp_path / "src", "two", layers=1)
@@ -196,13 +181,17 @@ def test_list_tags_returns_every_tag(
 
     assert sorted(listed) == sorted([*tags, "other"])
     assert len(listed) == len(set(listed))
-    body = httpx.get(f"{shared_registry.url}/v2/{repository}/tags/list", timeout=30).json()
+    body = api.get(f"/v2/{repository}/tags/list").json()
     assert body["name"] == repository
     assert sorted(body["tags"]) == sorted([*tags, "other"])
 
 
 def test_delete_removes_the_manifest_and_every_tag_pointing_at_it(
-    shared_registry: RegistryProcess, skopeo: Skopeo, tmp_path: Path, repository: str
+    shared_registry: RegistryProcess,
+    api: httpx.Client,
+    skopeo: Skopeo,
+    tmp_path: Path,
+    repository: str,
 ) -> None:
     doomed = make_layout(tmp_path / "src", "doomed", layers=2)
     kept = make_layout(tmp_path / "src", "kept", layers=1)
@@ -212,25 +201,27 @@ def test_delete_removes_the_manifest_and_every_tag_pointing_at_it(
 
     skopeo.delete(ref(shared_registry, repository, "a1"))
 
-    by_digest = get_manifest(shared_registry, repository, doomed.digest)
+    by_digest = get_manifest(api, repository, doomed.digest)
     assert by_digest.status_code == 404
     assert error_codes(by_digest) == ["MANIFEST_UNKNOWN"]
     for tag in ("a1", "a2"):
-        by_tag = get_manifest(shared_registry, repository, tag)
+        by_tag = get_manifest(api, repository, tag)
         assert by_tag.status_code == 404, f"tag {tag} still resolves after the delete"
         assert error_codes(by_tag) == ["MANIFEST_UNKNOWN"]
     assert skopeo.list_tags(f"docker://{shared_registry.host}/{repository}") == ["b1"]
     assert skopeo.inspect_raw(ref(shared_registry, repository, "b1")) == kept.top.data
-    assert_stored(shared_registry, repository, kept)
+    assert_stored(api, repository, kept)
 
-    failed = skopeo.run(
-        "delete", "--tls-verify=false", ref(shared_registry, repository, "a2"), check=False
-    )
+    failed = skopeo.delete(ref(shared_registry, repository, "a2"), check=False)
     assert failed.returncode != 0  # nothing left to delete
 
 
 def test_copy_between_repositories_keeps_digests_and_mounts_blobs(
-    shared_registry: RegistryProcess, skopeo: Skopeo, tmp_path: Path, repository: str
+    shared_registry: RegistryProcess,
+    api: httpx.Client,
+    skopeo: Skopeo,
+    tmp_path: Path,
+    repository: str,
 ) -> None:
     layout = make_layout(tmp_path / "src", "v1", layers=2, platforms=MULTI_PLATFORMS[:2])
     mirror = repository.replace("/app", "-mirror/copy")
@@ -239,35 +230,38 @@ def test_copy_between_repositories_keeps_digests_and_mounts_blobs(
     skopeo.copy(ref(shared_registry, repository, "v1"), ref(shared_registry, mirror, "v1"), "--all")
 
     assert skopeo.inspect_raw(ref(shared_registry, mirror, "v1")) == layout.top.data
-    assert_stored(shared_registry, mirror, layout)
+    assert_stored(api, mirror, layout)
 
     # The cross-repository mount skopeo relies on, asked for explicitly.
     layer = layout.images[0].layers[0]
     third = repository.replace("/app", "-third/app")
-    with httpx.Client(base_url=shared_registry.url, timeout=30) as client:
-        assert client.head(f"/v2/{third}/blobs/{layer.digest}").status_code == 404
-        mounted = client.post(
-            f"/v2/{third}/blobs/uploads/", params={"mount": layer.digest, "from": repository}
-        )
-        assert mounted.status_code == 201, mounted.text
-        assert mounted.headers["docker-content-digest"] == layer.digest
-        assert mounted.headers["location"].endswith(f"/v2/{third}/blobs/{layer.digest}")
-        fetched = client.get(f"/v2/{third}/blobs/{layer.digest}")
-        assert fetched.status_code == 200
-        assert fetched.content == layer.data
+    assert api.head(f"/v2/{third}/blobs/{layer.digest}").status_code == 404
+    mounted = api.post(
+        f"/v2/{third}/blobs/uploads/", params={"mount": layer.digest, "from": repository}
+    )
+    assert mounted.status_code == 201, mounted.text
+    assert mounted.headers["docker-content-digest"] == layer.digest
+    assert mounted.headers["location"].endswith(f"/v2/{third}/blobs/{layer.digest}")
+    fetched = api.get(f"/v2/{third}/blobs/{layer.digest}")
+    assert fetched.status_code == 200
+    assert fetched.content == layer.data
 
-        # A mount from a repository without the blob starts an ordinary upload instead.
-        other = make_layout(tmp_path / "src", "other", layers=1).images[0].layers[0]
-        fallback = client.post(
-            f"/v2/{third}/blobs/uploads/", params={"mount": other.digest, "from": repository}
-        )
-        assert fallback.status_code == 202, fallback.text
-        assert "location" in fallback.headers
-        assert client.head(f"/v2/{third}/blobs/{other.digest}").status_code == 404
+    # A mount from a repository without the blob starts an ordinary upload instead.
+    other = make_layout(tmp_path / "src", "other", layers=1).images[0].layers[0]
+    fallback = api.post(
+        f"/v2/{third}/blobs/uploads/", params={"mount": other.digest, "from": repository}
+    )
+    assert fallback.status_code == 202, fallback.text
+    assert "location" in fallback.headers
+    assert api.head(f"/v2/{third}/blobs/{other.digest}").status_code == 404
 
 
 def test_index_only_push_without_children_is_rejected(
-    shared_registry: RegistryProcess, skopeo: Skopeo, tmp_path: Path, repository: str
+    shared_registry: RegistryProcess,
+    api: httpx.Client,
+    skopeo: Skopeo,
+    tmp_path: Path,
+    repository: str,
 ) -> None:
     layout = make_layout(tmp_path / "src", "multi", layers=1, platforms=MULTI_PLATFORMS[:2])
     assert layout.index is not None
@@ -280,17 +274,12 @@ def test_index_only_push_without_children_is_rejected(
     assert re.search(r"manifest[ _]blob[ _]unknown|manifest[ _]invalid", result.stderr, re.I), (
         result.stderr
     )
-    assert get_manifest(shared_registry, repository, "multi").status_code == 404
-    assert get_manifest(shared_registry, repository, layout.digest).status_code == 404
+    assert get_manifest(api, repository, "multi").status_code == 404
+    assert get_manifest(api, repository, layout.digest).status_code == 404
 
     # The same request by hand, to see the exact error.
-    response = httpx.put(
-        f"{shared_registry.url}/v2/{repository}/manifests/multi",
-        content=layout.index.data,
-        headers={"Content-Type": OCI_INDEX},
-        timeout=30,
-    )
+    response = put_manifest(api, repository, "multi", layout.index.data, OCI_INDEX)
     assert response.status_code == 400, response.text
     assert set(error_codes(response)) <= {"MANIFEST_BLOB_UNKNOWN", "MANIFEST_INVALID"}
     assert error_codes(response)
-    assert get_manifest(shared_registry, repository, "multi").status_code == 404
+    assert get_manifest(api, repository, "multi").status_code == 404

@@ -166,6 +166,7 @@ def _select_key(token: str, keys: Mapping[str, SigningKey]) -> SigningKey:
     if header.get("alg") != ALGORITHM:
         raise InvalidTokenError("algorithm not allowed")
     if "crit" in header:
+        # We use no JWS extension; pyjwt only checks these itself from 2.10 on.
         raise InvalidTokenError("critical header extensions are not supported")
     kid = header.get("kid")
     if not isinstance(kid, str) or kid not in keys:

@@ -11,16 +11,15 @@ import re
 from collections.abc import Iterable, Sequence
 
 from dockyard.auth.access import CATALOG, Access
+from dockyard.errors import NameInvalidError
+from dockyard.registry.reference import MAX_NAME_LENGTH, validate_name
 
 REPOSITORY = "repository"
 REGISTRY = "registry"
 REPOSITORY_ACTIONS = ("pull", "push", "delete")
 """The repository actions Dockyard knows, and what ``repository:<name>:*`` stands for."""
 
-# Same grammar as dockyard.registry.reference (import-linter keeps auth and registry apart).
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})+")
-_MAX_NAME_LENGTH = 255
+
 _TYPE_RE = re.compile(r"([a-z0-9]+)(?:\([a-z0-9]+\))?")
 _ACTION_RE = re.compile(r"[a-z]+|\*")
 _HEADER_SAFE_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e ]*")
@@ -34,7 +33,7 @@ def parse_scope(value: str) -> list[Access]:
 
 
 def _parse_entry(entry: str) -> list[Access]:
-    shown = entry[:_MAX_NAME_LENGTH]
+    shown = entry[:MAX_NAME_LENGTH]
     first, last = entry.find(":"), entry.rfind(":")
     if first <= 0 or first == last:
         raise ValueError(f"scope {shown!r} is not of the form type:name:actions")
@@ -59,11 +58,10 @@ def _expand(action: str) -> tuple[str, ...]:
 
 
 def _validate_repository_name(name: str) -> None:
-    if len(name) > _MAX_NAME_LENGTH or _NAME_RE.fullmatch(name) is None:
-        raise ValueError(
-            f"invalid repository name {name[:_MAX_NAME_LENGTH]!r} in scope: expected"
-            " <project>/<name> of lowercase components"
-        )
+    try:
+        validate_name(name)
+    except NameInvalidError as exc:
+        raise ValueError(f"invalid repository name in scope: {exc.message}") from exc
 
 
 def group_by_resource(accesses: Iterable[Access]) -> list[tuple[str, str, tuple[str, ...]]]:

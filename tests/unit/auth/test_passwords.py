@@ -44,7 +44,7 @@ def test_hash_password_uses_cost_12_by_default(monkeypatch: pytest.MonkeyPatch) 
         asked.append(rounds)
         return real_gensalt(FAST, prefix)
 
-    monkeypatch.setattr(passwords.bcrypt, "gensalt", gensalt)
+    monkeypatch.setattr(bcrypt, "gensalt", gensalt)
     hash_password(PASSWORD)
     assert passwords.DEFAULT_ROUNDS == 12
     assert asked == [12]
@@ -83,10 +83,16 @@ def test_verify_password_is_false_for_a_malformed_hash(hashed: str) -> None:
     assert verify_password(PASSWORD, hashed) is False
 
 
-def test_verify_password_refuses_a_password_longer_than_bcrypt_reads() -> None:
+def test_verify_password_refuses_a_password_longer_than_bcrypt_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     first_72 = "p" * 72
     truncating_tool_hash = bcrypt.hashpw(first_72.encode(), bcrypt.gensalt(FAST)).decode()
     assert verify_password(first_72, truncating_tool_hash)
+    assert verify_password(first_72 + "anything", truncating_tool_hash) is False
+    # bcrypt before 5.0 (the floor is 4.1) silently truncates instead of raising.
+    real_checkpw = bcrypt.checkpw
+    monkeypatch.setattr(bcrypt, "checkpw", lambda pw, hashed: real_checkpw(pw[:72], hashed))
     assert verify_password(first_72 + "anything", truncating_tool_hash) is False
 
 
@@ -236,5 +242,5 @@ def test_parse_htpasswd_validates_user_names(user: str) -> None:
 
 
 def test_parse_htpasswd_refuses_a_user_twice() -> None:
-    with pytest.raises(ValueError, match="line 2.*twice"):
+    with pytest.raises(ValueError, match=r"line 2.*twice"):
         parse_htpasswd(f"alice:{HASH}\nalice:{HASH}\n")
