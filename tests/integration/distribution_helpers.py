@@ -426,14 +426,15 @@ def _address(registry: RunningRegistry) -> tuple[str, int]:
 
 
 def _head(registry: RunningRegistry, method: str, target: str, headers: dict[str, str]) -> bytes:
-    """Request line and headers (``Host``, the registry's ``Authorization``, then ``headers``)."""
+    """Request line and headers: ``Host``, ``Authorization: Basic`` with the registry's ``auth``
+    (if any), then ``headers``, any of which replaces a default of the same name."""
     host, port = _address(registry)
-    all_headers = {"Host": f"{host}:{port}"}
+    all_headers = {"host": ("Host", f"{host}:{port}")}
     if registry.auth is not None:
         credentials = base64.b64encode(":".join(registry.auth).encode()).decode()
-        all_headers["Authorization"] = f"Basic {credentials}"
-    all_headers.update(headers)
-    lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in all_headers.items())]
+        all_headers["authorization"] = ("Authorization", f"Basic {credentials}")
+    all_headers.update({name.lower(): (name, value) for name, value in headers.items()})
+    lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in all_headers.values())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 

@@ -59,7 +59,11 @@ pytestmark = pytest.mark.integration
 # bound in a project may delete, whatever it says about images. A rule on `imagestreams` grants
 # none of its subresources: system:registry and system:image-pruner (get/update imagestreams)
 # may neither pull nor push, `imagestreams/layers` being what pull and push check.
-# 403 is DENIED for a known user; 401 is a Bearer challenge for a caller without credentials.
+# 403 is DENIED for a known user; 401 is a Bearer challenge for a caller without credentials
+# (the catalog too: `list imagestreams` is refused to system:unauthenticated, so a client without
+# credentials is told where to get a token). The catalog lists the projects where the caller may
+# `list imagestreams` and hides the others; a caller who may list in no project at all fails the
+# check like any other: 403 DENIED (401 without credentials).
 # (*) bound cluster-wide, so `other` is the same as `own`.
 MATRIX = """
                      | pull push new del-m del-b catalog | pull push new del-m del-b catalog
@@ -67,14 +71,14 @@ MATRIX = """
 registry-viewer      | 200  403  403 403   403   listed  | 403  403  403 403   403   hidden
 registry-editor      | 200  201  201 403   403   listed  | 403  403  403 403   403   hidden
 registry-admin       | 200  201  201 403   403   listed  | 403  403  403 403   403   hidden
-system:image-puller  | 200  403  403 403   403   hidden  | 403  403  403 403   403   hidden
-system:image-pusher  | 200  201  403 403   403   hidden  | 403  403  403 403   403   hidden
-system:image-builder | 200  201  201 403   403   hidden  | 403  403  403 403   403   hidden
+system:image-puller  | 200  403  403 403   403   403     | 403  403  403 403   403   403
+system:image-pusher  | 200  201  403 403   403   403     | 403  403  403 403   403   403
+system:image-builder | 200  201  201 403   403   403     | 403  403  403 403   403   403
 system:registry      | 200  403  403 403   403   listed  | 403  403  403 403   403   hidden
 system:image-pruner* | 403  403  403 202   202   listed  | 403  403  403 202   202   listed
 cluster-admin*       | 200  201  201 202   202   listed  | 200  201  201 202   202   listed
-(no role)            | 403  403  403 403   403   hidden  | 403  403  403 403   403   hidden
-(anonymous)          | 401  401  401 401   401   hidden  | 401  401  401 401   401   hidden
+(no role)            | 403  403  403 403   403   403     | 403  403  403 403   403   403
+(anonymous)          | 401  401  401 401   401   401     | 401  401  401 401   401   401
 """
 
 ACTIONS = ("pull", "push", "new", "del-m", "del-b", "catalog")
@@ -232,6 +236,14 @@ NEEDED_ACTION = {
 }
 
 
+def needed_scope(action: str, response: httpx.Response) -> str:
+    """The scope a challenge must name for ``action`` (the repository from the request path)."""
+    if action == "catalog":
+        return "registry:catalog:*"
+    repo = "/".join(response.request.url.path.split("/")[2:4])
+    return f"repository:{repo}:{NEEDED_ACTION[action]}"
+
+
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("project", PROJECTS)
 @pytest.mark.parametrize("subject", SUBJECTS)
@@ -242,9 +254,7 @@ def test_http(world: World, subject: str, project: str, action: str) -> None:
     if outcome == "403":
         assert_denied(response)
     elif outcome == "401":
-        repo = response.request.url.path.split("/")[2:4]
-        scope = f"repository:{'/'.join(repo)}:{NEEDED_ACTION[action]}"
-        assert_bearer_challenge(response, world.registry.url, scope)
+        assert_bearer_challenge(response, world.registry.url, needed_scope(action, response))
 
 
 @pytest.fixture

@@ -51,6 +51,9 @@ def command(func: Command) -> Command:
         except CommandError as exc:
             print(exc.message, file=sys.stderr)
             return exc.code
+        except BrokenPipeError:  # `dockyard get users -o json | head`: the reader is gone
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
 
     return run
 

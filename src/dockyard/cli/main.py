@@ -7,11 +7,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dockyard import __version__
-from dockyard.cli import serve
+from dockyard.cli import login, policy, projects, serve, users
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-COMMAND_GROUPS: tuple[Register, ...] = (serve.register,)
+COMMAND_GROUPS: tuple[Register, ...] = (
+    serve.register,
+    login.register,
+    projects.register,
+    users.register,
+    policy.register,
+)
 """One ``register`` per command module; a new group is a module plus an entry here."""
 
 DESCRIPTION = """\

@@ -274,7 +274,9 @@ def _change_members(args: argparse.Namespace, add: bool) -> None:
             users = [user for user in current if user not in args.users]
         if users != current:
             client.put(path, {**group, "users": users})
-    print(f"{GROUP_PREFIX}/{args.group} {'added' if add else 'removed'}: {verbs.quoted(args.users)}")
+    print(
+        f"{GROUP_PREFIX}/{args.group} {'added' if add else 'removed'}: {verbs.quoted(args.users)}"
+    )
 
 
 @command

@@ -19,8 +19,6 @@ import yaml
 
 from dockyard.cli.client import JSON, CommandError, load_config
 
-Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
-
 VERBS = {
     "get": "display one or many resources",
     "create": "create a resource",
@@ -42,7 +40,9 @@ def subcommands(
     parser = commands.choices.get(verb)
     if parser is None:
         help_text = VERBS[verb]
-        parser = commands.add_parser(verb, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+        parser = commands.add_parser(
+            verb, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
+        )
         return parser.add_subparsers(
             title="subcommands", metavar="SUBCOMMAND", dest=f"{verb}_subcommand", required=True
         )
@@ -134,7 +134,3 @@ def list_items(response: Any, api_version: str, kind: str) -> list[JSON]:
 def metadata_name(item: JSON) -> str:
     name: str = item.get("metadata", {}).get("name", "")
     return name
-
-
-def age_or_blank(value: Any) -> str:
-    return "" if value is None else str(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,8 +127,14 @@ class ImageService:
             self._content.popitem(last=False)
 
     async def put(
-        self, repository: str, reference: Digest | str, content: bytes, content_type: str | None
+        self,
+        repository: str,
+        reference: Digest | str,
+        content: bytes,
+        content_type: str | None,
+        origin: Mapping[str, Any] | None = None,
     ) -> PushResult:
+        """Store a manifest; ``origin`` (actor and request) goes into the change log entry."""
         manifest = parse_manifest(content, content_type)
         if isinstance(reference, Digest):
             digest = digest_of(content, reference.algorithm)
@@ -170,7 +177,14 @@ class ImageService:
                 namespace=repository,
                 name=key,
                 action="push",
-                payload={"tag": tag, "mediaType": manifest.media_type, "size": len(content)},
+                payload={
+                    "repository": repository,
+                    "digest": key,
+                    "tag": tag,
+                    "mediaType": manifest.media_type,
+                    "size": len(content),
+                    **(origin or {}),
+                },
             )
         self._remember(key, content)
         return PushResult(digest, manifest)
@@ -189,27 +203,41 @@ class ImageService:
                 detail={"digests": missing},
             )
 
-    async def delete(self, repository: str, reference: Digest | str) -> None:
+    async def delete(
+        self,
+        repository: str,
+        reference: Digest | str,
+        origin: Mapping[str, Any] | None = None,
+    ) -> None:
         """By tag, untag; by digest, remove the manifest and every tag pointing at it."""
         if not self.ctx.delete_enabled:
             raise UnsupportedError("deletes are disabled on this registry")
+        payload: dict[str, Any]
         async with self.ctx.db.write() as conn:
             repository_id = await repositories.find_id(conn, repository)
             if repository_id is None:
                 raise ManifestUnknownError(detail={"reference": str(reference)})
             if isinstance(reference, str):
-                if not await tag_rows.remove(conn, repository_id, reference):
+                digest = await tag_rows.resolve(conn, repository, reference)
+                if digest is None or not await tag_rows.remove(conn, repository_id, reference):
                     raise ManifestUnknownError(detail={"tag": reference})
                 action, name = "untag", reference
+                payload = {"repository": repository, "tag": reference, "digest": digest}
             else:
                 key = str(reference)
                 if not await image_rows.remove_from_repository(conn, repository_id, key):
                     raise ManifestUnknownError(detail={"digest": key})
-                await tag_rows.remove_pointing_at(conn, repository_id, key)
+                tags = await tag_rows.remove_pointing_at(conn, repository_id, key)
                 await blob_rows.unlink(conn, repository_id, key)
                 action, name = "delete", key
+                payload = {"repository": repository, "digest": key, "tags": tags}
             await changes.append(
-                conn, kind="Image", namespace=repository, name=name, action=action, payload={}
+                conn,
+                kind="Image",
+                namespace=repository,
+                name=name,
+                action=action,
+                payload={**payload, **(origin or {})},
             )
 
     async def referrers(self, repository: str, subject: Digest, artifact_type: str | None) -> bytes:

@@ -553,6 +553,11 @@ async def test_several_problems_are_listed_together(env: Env) -> None:
     [
         (user_body("a") | {"kind": "Group"}, "kind", "the kind in the data (Group)"),
         (user_body("a") | {"apiVersion": "v1"}, "apiVersion", "the API version in the data (v1)"),
+        (
+            {"kind": "Group", "metadata": {"name": "devs"}, "users": ["alice"]},
+            "kind",
+            "the kind in the data (Group) does not match the expected kind (User)",
+        ),
     ],
 )
 async def test_wrong_kind_or_api_version_is_400(
@@ -569,6 +574,20 @@ async def test_unreadable_json_is_400(env: Env, content: bytes) -> None:
         "POST", USERS, content=content, headers={"Content-Type": "application/json"}
     )
     assert_status(response, 400, "BadRequest")
+
+
+async def test_an_empty_body_is_400(env: Env) -> None:
+    status = assert_status(await env.call("POST", USERS, content=b""), 400, "BadRequest")
+    assert status["message"] == "the request body is empty; send a JSON object"
+
+
+async def test_password_problems_name_the_user(env: Env) -> None:
+    await env.identities.create_user("alice")
+    response = await env.call("PUT", f"{USERS}/alice/password", body={"pasword": "typo"})
+    status = assert_status(response, 422, "Invalid")
+    assert status["message"] == (
+        'User.user.openshift.io "alice" is invalid: pasword: unknown field "pasword"'
+    )
 
 
 async def test_a_body_that_is_no_object_is_400(env: Env) -> None:
@@ -1118,6 +1137,7 @@ async def test_token_for_a_missing_account_is_404_only_to_the_authorized(env: En
     path = f"{CORE}/namespaces/web/serviceaccounts/ghost/token"
     assert_status(await env.call("POST", path), 404, "NotFound")
     status = assert_status(await env.call("POST", path, user="bob"), 403, "Forbidden")
+    assert status["message"].startswith('serviceaccounts "ghost" is forbidden: User "bob" cannot')
     assert 'cannot create resource "serviceaccounts/token"' in status["message"]
     assert_status(await env.call("POST", path, user=None), 401, "Unauthorized")
     assert_status(await env.call("GET", path), 405, "MethodNotAllowed")

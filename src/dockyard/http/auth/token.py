@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import parse_qsl
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 
@@ -10,6 +11,7 @@ from dockyard.auth.access import Access, Authorizer, Principal
 from dockyard.auth.bearer import SERVICE
 from dockyard.auth.scopes import challenge_scope
 from dockyard.errors import DeniedError, UnauthorizedError
+from dockyard.observability.logging import current_request_id
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.images import ImageService
 from dockyard.registry.listing import ListingService
@@ -38,6 +40,20 @@ class Call:
     @property
     def query(self) -> dict[str, str]:
         return dict(self.request.query_params)
+
+    def origin(self) -> dict[str, Any]:
+        """Who asked and how, as Distribution's event envelopes report it."""
+        request = self.request
+        return {
+            "actor": self.principal.name,
+            "request": {
+                "id": current_request_id.get() or "",
+                "addr": request.client.host if request.client else "",
+                "host": request.headers.get("host", ""),
+                "method": request.method,
+                "useragent": request.headers.get("user-agent", ""),
+            },
+        }
 
     def location(self, path: str) -> str:
         """A ``Location`` for ``path``: absolute when ``http.host`` is set, else relative."""

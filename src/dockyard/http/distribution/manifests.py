@@ -64,7 +64,7 @@ async def put_manifest(call: Call) -> Response:
     reference = parse_reference(call.arg)
     content = await _read_body(call)
     result = await call.services.images.put(
-        call.name, reference, content, call.request.headers.get("content-type")
+        call.name, reference, content, call.request.headers.get("content-type"), call.origin()
     )
     headers = {
         "Location": call.location(f"/v2/{call.name}/manifests/{result.digest}"),
@@ -78,6 +78,6 @@ async def put_manifest(call: Call) -> Response:
 async def delete_manifest(call: Call) -> Response:
     await call.require(access.delete(call.name))
     reference = parse_reference(call.arg)
-    await call.services.images.delete(call.name, reference)
+    await call.services.images.delete(call.name, reference, call.origin())
     headers = {"Docker-Content-Digest": str(reference)} if isinstance(reference, Digest) else {}
     return Response(b"", status_code=202, headers=headers)

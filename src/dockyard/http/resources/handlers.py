@@ -3,8 +3,8 @@
 ``KINDS`` says, per kind, which service call serves each verb; authorization, bodies, names and
 status codes are the same for every kind and live here once. Authorization always comes before
 any lookup, so whoever may not ``get`` an object can't learn whether it exists. The few
-endpoints that are not plain CRUD (``users/~``, passwords, project requests, token requests) are
-small functions below the table, on the same helpers.
+endpoints that are not plain CRUD (``users/~``, passwords, project requests, token requests)
+are in ``actions``, on the same helpers.
 """
 
 from __future__ import annotations
@@ -29,21 +29,13 @@ from dockyard.http.resources.objects import (
     JSON,
     GroupBody,
     ObjectBody,
-    PasswordBody,
-    ProjectRequestBody,
     RoleBindingBody,
     ServiceAccountBody,
-    TokenRequestBody,
     UserBody,
 )
 
 MAX_BODY_BYTES = 1 << 20
 """Resource objects are small; a larger body is a mistake or an attack, refused before parsing."""
-
-TOKEN_SECONDS_DEFAULT = 3600
-TOKEN_SECONDS_MIN = 600
-TOKEN_SECONDS_MAX = 1 << 32
-"""Kubernetes' TokenRequest bounds: an hour by default, at least ten minutes."""
 
 USER_GROUP = "user.openshift.io"
 PROJECT_GROUP = "project.openshift.io"
@@ -66,6 +58,12 @@ class Call:
     policy: PolicyService
     namespace: str | None
     name: str
+
+    @property
+    def project(self) -> str:
+        """The namespace of a namespaced route, which always has one."""
+        assert self.namespace is not None, "routed without a namespace"
+        return self.namespace
 
     @classmethod
     def of(cls, request: Request) -> Call:
@@ -109,9 +107,10 @@ def forbidden(
     name: str | None,
 ) -> StatusError:
     """Kubernetes' words: who may not do what, where."""
-    target = f'{resource} "{name}"' if name else resource
+    base = resource.partition("/")[0]  # a subresource is forbidden on its resource's object
+    target = f'{base} "{name}"' if name else base
     where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-    details: JSON = {"group": group, "kind": resource}
+    details: JSON = {"group": group, "kind": base}
     if name:
         details["name"] = name
     return StatusError(
@@ -349,10 +348,12 @@ SERVICE_ACCOUNTS: Kind[ServiceAccount, ServiceAccountBody] = Kind(
     namespaced=True,
     render=objects.render_service_account,
     body=ServiceAccountBody,
-    get_one=lambda call: call.identities.get_service_account(_ns(call), call.name),
-    get_all=lambda call: call.identities.list_service_accounts(_ns(call)),
-    create=lambda call, body: call.identities.create_service_account(_ns(call), body.metadata.name),
-    delete=lambda call: call.identities.delete_service_account(_ns(call), call.name),
+    get_one=lambda call: call.identities.get_service_account(call.project, call.name),
+    get_all=lambda call: call.identities.list_service_accounts(call.project),
+    create=lambda call, body: call.identities.create_service_account(
+        call.project, body.metadata.name
+    ),
+    delete=lambda call: call.identities.delete_service_account(call.project, call.name),
     name_rule=objects.dns_subdomain_name,
 )
 
@@ -365,11 +366,6 @@ KINDS: tuple[Kind[Any, Any], ...] = (
     CLUSTER_ROLES,
     SERVICE_ACCOUNTS,
 )
-
-
-def _ns(call: Call) -> str:
-    assert call.namespace is not None, "routed without a namespace"
-    return call.namespace
 
 
 # --- the generic verbs ---------------------------------------------------------------------
@@ -436,8 +432,13 @@ def item_endpoint(kind: Kind[Any, Any]) -> Endpoint:
 
 async def _read_object(call: Call, kind: Kind[Any, B]) -> B:
     assert kind.body is not None, f"{kind.kind} takes no body"
-    body = objects.decode(kind.body, await read_json(call.request), kind.qualified)
-    objects.check_type(body, kind.api_version, kind.kind)
+    body = objects.decode(
+        kind.body,
+        await read_json(call.request),
+        kind.qualified,
+        api_version=kind.api_version,
+        kind=kind.kind,
+    )
     objects.check_metadata(body, kind.qualified, body.metadata.name or call.name)
     if kind.namespaced and body.metadata.namespace not in ("", call.namespace):
         raise objects.bad_request(
@@ -456,94 +457,3 @@ def _check_name(kind: Kind[Any, Any], name: str) -> None:
             name,
             [("metadata.name", "FieldValueInvalid", f"Invalid value: {problem}")],
         )
-
-
-# --- the endpoints that are not plain CRUD -------------------------------------------------
-
-
-async def current_user(request: Request) -> Response:
-    """``users/~``: who the caller is. Service accounts and users without an object (an account
-    deleted while its token is still in flight is refused by authentication) are described from
-    the principal, as OpenShift does."""
-    call = Call.of(request)
-    if request.method not in ("GET", "HEAD"):
-        raise method_not_allowed()
-    principal = call.principal
-    if not principal.authenticated:
-        raise unauthorized()
-    try:
-        return respond(objects.render_user(await call.identities.get_user(principal.name)))
-    except StatusError as exc:
-        if exc.code != 404:
-            raise
-    return respond(objects.render_user(User(principal.name, "", "", tuple(principal.groups), 0.0)))
-
-
-async def set_password(request: Request) -> Response:
-    """``PUT users/{name}/password``: a user changes their own; an admin (``update users``) any."""
-    call = Call.of(request)
-    if request.method != "PUT":
-        raise method_not_allowed()
-    principal = call.principal
-    if not (principal.authenticated and principal.name == call.name):
-        await authorize(call, "update", USER_GROUP, "users", None, call.name)
-    body = objects.decode(PasswordBody, await read_json(request), "User.user.openshift.io")
-    await call.identities.set_password(
-        call.name, password=body.password, password_hash=body.password_hash
-    )
-    return respond(
-        objects.render_success(
-            "users", USER_GROUP, call.name, f'password of user "{call.name}" changed'
-        )
-    )
-
-
-async def request_project(request: Request) -> Response:
-    """``POST projectrequests``: any authenticated user may create a project, and administers
-    it (the project service binds the creator)."""
-    call = Call.of(request)
-    if request.method != "POST":
-        raise method_not_allowed()
-    if not call.principal.authenticated:
-        raise unauthorized()
-    qualified = "ProjectRequest.project.openshift.io"
-    body = objects.decode(ProjectRequestBody, await read_json(request), qualified)
-    objects.check_type(body, objects.PROJECT_V1, "ProjectRequest")
-    objects.check_metadata(body, qualified, body.metadata.name)
-    project = await call.projects.create_project(
-        body.metadata.name,
-        call.principal,
-        display_name=body.display_name,
-        description=body.description,
-    )
-    return respond(objects.render_project(project), 201)
-
-
-async def request_token(request: Request) -> Response:
-    """``POST serviceaccounts/{name}/token``: a TokenRequest for a service account."""
-    call = Call.of(request)
-    if request.method != "POST":
-        raise method_not_allowed()
-    namespace = _ns(call)
-    await authorize(call, "create", CORE_GROUP, "serviceaccounts/token", namespace, call.name)
-    data = await read_json(request)
-    body = objects.decode(TokenRequestBody, {} if data is None else data, "TokenRequest")
-    objects.check_type(body, objects.AUTHENTICATION_V1, "TokenRequest")
-    seconds = body.spec.expiration_seconds
-    seconds = TOKEN_SECONDS_DEFAULT if seconds is None else seconds
-    if not TOKEN_SECONDS_MIN <= seconds <= TOKEN_SECONDS_MAX:
-        raise objects.invalid(
-            "TokenRequest.authentication.k8s.io",
-            call.name,
-            [
-                (
-                    "spec.expirationSeconds",
-                    "FieldValueInvalid",
-                    f"Invalid value: {seconds}: must be between {TOKEN_SECONDS_MIN} seconds"
-                    f" (10 minutes) and {TOKEN_SECONDS_MAX} seconds",
-                )
-            ],
-        )
-    account = await call.identities.get_service_account(namespace, call.name)
-    issued = await call.identities.issue_token(account.user_name, float(seconds))
-    return respond(objects.render_token_request(account, issued, seconds), 201)

@@ -300,30 +300,42 @@ def bad_request(message: str, field: str | None = None) -> StatusError:
     return StatusError(400, "BadRequest", message, details)
 
 
-def decode(model: type[B], data: Any, qualified: str) -> B:
-    """Validate ``data`` against ``model``; every problem becomes one cause of a 422."""
+def decode(
+    model: type[B],
+    data: Any,
+    qualified: str,
+    *,
+    api_version: str | None = None,
+    kind: str | None = None,
+    name: str | None = None,
+) -> B:
+    """Validate ``data`` against ``model``; every problem becomes one cause of a 422.
+
+    ``apiVersion`` and ``kind`` may be left out; if given, they must be this endpoint's, and
+    they are checked first, as Kubernetes does: a Group sent to ``users`` is the wrong kind, not
+    a User with an unknown field ``users``. ``name`` names the object in messages (else the
+    body's ``metadata.name``)."""
+    if data is None:
+        raise bad_request("the request body is empty; send a JSON object")
     if not isinstance(data, dict):
         raise bad_request(f"the request body must be a JSON object, not {type(data).__name__}")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        name = _name_of(data)
-        raise invalid(qualified, name, [_cause(error) for error in exc.errors()]) from None
-
-
-def check_type(body: ObjectBody, api_version: str, kind: str) -> None:
-    """``apiVersion`` and ``kind`` may be left out; if given, they must be this endpoint's."""
-    if body.api_version and body.api_version != api_version:
+    given_version, given_kind = data.get("apiVersion"), data.get("kind")
+    if api_version is not None and given_version and given_version != api_version:
         raise bad_request(
-            f"the API version in the data ({body.api_version}) does not match the expected"
+            f"the API version in the data ({given_version}) does not match the expected"
             f" API version ({api_version})",
             "apiVersion",
         )
-    if body.kind and body.kind != kind:
+    if kind is not None and given_kind and given_kind != kind:
         raise bad_request(
-            f"the kind in the data ({body.kind}) does not match the expected kind ({kind})",
+            f"the kind in the data ({given_kind}) does not match the expected kind ({kind})",
             "kind",
         )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        causes = [_cause(error) for error in exc.errors()]
+        raise invalid(qualified, _name_of(data) if name is None else name, causes) from None
 
 
 def _name_of(data: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from dockyard.http.resources import handlers
+from dockyard.http.resources import actions, handlers
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 USERS = handlers.USERS.path
@@ -18,14 +18,14 @@ SERVICE_ACCOUNTS = handlers.SERVICE_ACCOUNTS.path
 
 def resource_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [
-        Route(f"{USERS}/~", handlers.current_user, methods=METHODS),
-        Route(f"{USERS}/{{name}}/password", handlers.set_password, methods=METHODS),
+        Route(f"{USERS}/~", actions.current_user, methods=METHODS),
+        Route(f"{USERS}/{{name}}/password", actions.set_password, methods=METHODS),
         Route(
             "/apis/project.openshift.io/v1/projectrequests",
-            handlers.request_project,
+            actions.request_project,
             methods=METHODS,
         ),
-        Route(f"{SERVICE_ACCOUNTS}/{{name}}/token", handlers.request_token, methods=METHODS),
+        Route(f"{SERVICE_ACCOUNTS}/{{name}}/token", actions.request_token, methods=METHODS),
     ]
     for kind in handlers.KINDS:
         routes.append(Route(kind.path, handlers.collection_endpoint(kind), methods=METHODS))
