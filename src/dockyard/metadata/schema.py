@@ -47,6 +47,13 @@ repositories = Table(
     Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", Float, nullable=False),
+    # The image stream side of a repository (Kubernetes object fields).
+    Column("uid", String(36), nullable=True),
+    Column("generation", BigInteger, nullable=False, server_default="1"),
+    Column("resource_version", BigInteger, nullable=False, server_default="0"),
+    Column("labels", JSON, nullable=True),
+    Column("annotations", JSON, nullable=True),
+    Column("spec", JSON, nullable=True),
 )
 
 blobs = Table(
