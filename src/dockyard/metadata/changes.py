@@ -19,8 +19,9 @@ async def append(
     name: str,
     action: str,
     payload: dict[str, Any],
-) -> None:
-    await conn.execute(
+) -> int:
+    """Append an entry; its id is the new global resourceVersion."""
+    result = await conn.execute(
         changes.insert().values(
             kind=kind,
             namespace=namespace,
@@ -30,6 +31,9 @@ async def append(
             created_at=time.time(),
         )
     )
+    key = result.inserted_primary_key
+    assert key is not None, "an insert returns its key"
+    return int(key[0])
 
 
 async def since(conn: AsyncConnection, after: int, *, kind: str) -> list[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,8 +21,18 @@ async def resolve(conn: AsyncConnection, repository: str, tag: str) -> str | Non
     return (await conn.execute(query)).scalar_one_or_none()
 
 
-async def move(conn: AsyncConnection, repository_id: int, tag: str, digest: str) -> bool:
-    """Point a tag at an image; a history event is added only when the tag really moves."""
+async def move(
+    conn: AsyncConnection,
+    repository_id: int,
+    tag: str,
+    digest: str,
+    _seen: frozenset[str] = frozenset(),
+) -> bool:
+    """Point a tag at an image, with a history event when it really moves.
+
+    Tags of the stream's spec that follow this tag (``from: ImageStreamTag``, as ``dockyard
+    tag --alias`` makes them) move with it.
+    """
     now = time.time()
     current = (
         await conn.execute(
@@ -44,19 +55,40 @@ async def move(conn: AsyncConnection, repository_id: int, tag: str, digest: str)
             .where(tags.c.repository_id == repository_id, tags.c.name == tag)
             .values(image_digest=digest, updated_at=now)
         )
-    generation = (
-        await conn.execute(select(func.count()).where(tag_events.c.repository_id == repository_id))
-    ).scalar_one() + 1
+    stream = (
+        await conn.execute(
+            select(repositories.c.name, repositories.c.generation, repositories.c.spec).where(
+                repositories.c.id == repository_id
+            )
+        )
+    ).one()
     await conn.execute(
         tag_events.insert().values(
             repository_id=repository_id,
             tag=tag,
             image_digest=digest,
-            generation=generation,
+            generation=stream.generation,
             created_at=now,
         )
     )
+    seen = _seen | {tag}
+    for follower in followers(stream.spec, stream.name.partition("/")[2], tag):
+        if follower not in seen:
+            await move(conn, repository_id, follower, digest, seen)
     return True
+
+
+def followers(spec: dict[str, Any] | None, stream: str, tag: str) -> list[str]:
+    """Spec tags that track ``tag`` of the same stream."""
+    found = []
+    for entry in (spec or {}).get("tags") or []:
+        source = entry.get("from") or {}
+        if source.get("kind") != "ImageStreamTag" or source.get("namespace"):
+            continue
+        name = source.get("name", "")
+        if name == tag or name == f"{stream}:{tag}":
+            found.append(entry["name"])
+    return found
 
 
 async def remove(conn: AsyncConnection, repository_id: int, tag: str) -> bool:

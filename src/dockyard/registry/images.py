@@ -27,6 +27,7 @@ from dockyard.metadata import (
     changes,
     images as image_rows,
     repositories,
+    streams,
     tags as tag_rows,
 )
 from dockyard.registry.blobs import blob_path
@@ -171,6 +172,7 @@ class ImageService:
             tag = reference if isinstance(reference, str) else None
             if tag is not None:
                 await tag_rows.move(conn, repository_id, tag, key)
+            await streams.touch(conn, repository_id, repository)
             await changes.append(
                 conn,
                 kind="Image",
@@ -239,6 +241,7 @@ class ImageService:
                 action=action,
                 payload={**payload, **(origin or {})},
             )
+            await streams.touch(conn, repository_id, repository)
 
     async def referrers(self, repository: str, subject: Digest, artifact_type: str | None) -> bytes:
         async with self.ctx.db.read() as conn:
