@@ -149,3 +149,54 @@ async def referrers(
         Referrer(r.digest, r.media_type, r.size, r.artifact_type, dict(r.annotations or {}))
         for r in await conn.execute(query)
     ]
+
+
+async def row(conn: AsyncConnection, digest: str) -> ImageRow | None:
+    query = select(images.c.digest, images.c.media_type, images.c.size).where(
+        images.c.digest == digest
+    )
+    found = (await conn.execute(query)).first()
+    return ImageRow(found.digest, found.media_type, found.size) if found else None
+
+
+async def details(conn: AsyncConnection, digest: str) -> Any:
+    return (await conn.execute(select(images).where(images.c.digest == digest))).first()
+
+
+async def digests_in(conn: AsyncConnection, repository_id: int) -> list[str]:
+    query = (
+        select(repository_images.c.image_digest)
+        .where(repository_images.c.repository_id == repository_id)
+        .order_by(repository_images.c.image_digest)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def references(conn: AsyncConnection, digest: str) -> list[Reference]:
+    query = (
+        select(image_references)
+        .where(image_references.c.image_digest == digest)
+        .order_by(image_references.c.position)
+    )
+    return [
+        Reference(r.kind, r.digest, r.media_type, r.size, r.platform)
+        for r in await conn.execute(query)
+    ]
+
+
+async def page(conn: AsyncConnection, last: str | None, limit: int) -> list[Any]:
+    query = select(images).order_by(images.c.digest).limit(limit)
+    if last:
+        query = query.where(images.c.digest > last)
+    return list(await conn.execute(query))
+
+
+async def first_repository(conn: AsyncConnection, digest: str) -> str | None:
+    query = (
+        select(repositories.c.name)
+        .join(repository_images, repository_images.c.repository_id == repositories.c.id)
+        .where(repository_images.c.image_digest == digest)
+        .order_by(repositories.c.name)
+        .limit(1)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
