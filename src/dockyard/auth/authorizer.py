@@ -41,5 +41,17 @@ class RegistryAuthorizer:
         return True
 
     async def visible_projects(self, principal: Principal) -> set[str] | None:
-        """Projects whose repositories the catalog shows; ``None`` for all of them."""
-        return await self.policy.namespaces_where(principal, "list", IMAGE_GROUP, "imagestreams")
+        """Projects whose repositories the catalog shows; ``None`` for all of them.
+
+        A project shows when the caller may list its image streams or pull from them, so a
+        public project (pull granted to ``system:unauthenticated``) is listed to everyone.
+        """
+        listable = await self.policy.namespaces_where(
+            principal, "list", IMAGE_GROUP, "imagestreams"
+        )
+        pullable = await self.policy.namespaces_where(
+            principal, "get", IMAGE_GROUP, "imagestreams/layers"
+        )
+        if listable is None or pullable is None:
+            return None
+        return listable | pullable

@@ -237,11 +237,9 @@ class IdentityService:
     # tokens and authentication
 
     async def login(self, username: str, password: str) -> IssuedToken:
-        """Trade a password for an API token; five failures in five minutes lock the name."""
-        async with self.db.read() as conn:
-            failures, until = await rows.login_failures_in_window(conn, username, LOGIN_WINDOW)
-        if failures >= LOGIN_MAX_FAILURES:
-            retry = max(1, int(until - time.time()))
+        """Trade a password for an API token."""
+        retry = await self._locked_for(username)
+        if retry:
             raise StatusError(
                 429,
                 "TooManyRequests",
@@ -250,12 +248,14 @@ class IdentityService:
             )
         principal = await self.authenticate_password(username, password)
         if principal is None:
-            async with self.db.write() as conn:
-                await rows.record_login_failure(conn, username, LOGIN_WINDOW)
             raise unauthorized()
-        async with self.db.write() as conn:
-            await rows.clear_login_failures(conn, username)
         return await self.issue_token(principal.name, LOGIN_TOKEN_TTL)
+
+    async def _locked_for(self, username: str) -> int:
+        """Seconds a user name stays locked: five failures in five minutes lock it."""
+        async with self.db.read() as conn:
+            failures, until = await rows.login_failures_in_window(conn, username, LOGIN_WINDOW)
+        return max(1, int(until - time.time())) if failures >= LOGIN_MAX_FAILURES else 0
 
     async def issue_token(self, user_name: str, ttl: float | None) -> IssuedToken:
         token = new_token()
@@ -289,15 +289,26 @@ class IdentityService:
         return Principal(user.name, True, principal_groups(user.name, groups), token_id=row.id)
 
     async def authenticate_password(self, username: str, password: str) -> Principal | None:
+        """Check a password, wherever it is presented; a locked user name never passes."""
         async with self.db.read() as conn:
             user = await rows.get_user(conn, username)
-            if user is None or not user.password_hash:
-                passwords.verify_password(password, TIMING_HASH)
-                return None
-            groups = await rows.groups_of(conn, username)
-        if not self._verify(password, user.password_hash):
+            groups = await rows.groups_of(conn, username) if user is not None else []
+            failures, _ = await rows.login_failures_in_window(conn, username, LOGIN_WINDOW)
+        if failures >= LOGIN_MAX_FAILURES:
             return None
-        return Principal(user.name, True, principal_groups(user.name, groups))
+        if user is None or not user.password_hash:
+            passwords.verify_password(password, TIMING_HASH)
+            verified = False
+        else:
+            verified = self._verify(password, user.password_hash)
+        if not verified:
+            async with self.db.write() as conn:
+                await rows.record_login_failure(conn, username, LOGIN_WINDOW)
+            return None
+        if failures:
+            async with self.db.write() as conn:
+                await rows.clear_login_failures(conn, username)
+        return Principal(username, True, principal_groups(username, groups))
 
     async def authenticate(self, username: str, secret: str) -> Principal | None:
         """Basic credentials: any user name with a token, or a user name with its password."""

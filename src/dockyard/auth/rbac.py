@@ -98,6 +98,8 @@ _GET_PROJECT = (
 )
 _EDIT_IMAGES = (
     _rule(READ_WRITE, [CORE_GROUP], ["serviceaccounts", "secrets"]),
+    # Kubernetes' edit role lets its holders issue tokens for the service accounts they manage.
+    _rule(["create"], [CORE_GROUP], ["serviceaccounts/token"]),
     _rule(READ_WRITE, _IMAGE, [*_IMAGE_STREAM_RESOURCES, "imagestreams/secrets"]),
     _rule(["create"], _IMAGE, ["imagestreamimports"]),
     _PUSH,

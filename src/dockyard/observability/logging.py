@@ -84,6 +84,9 @@ FORMATTERS: dict[str, type[StructuredFormatter]] = {
 }
 
 
+QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "alembic", "httpx", "httpcore")
+
+
 def logging_config(level: str, formatter: str) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` dict; uvicorn applies it again in each worker it spawns.
 
@@ -104,7 +107,12 @@ def logging_config(level: str, formatter: str) -> dict[str, Any]:
             }
         },
         "root": {"level": level.upper(), "handlers": ["stderr"]},
-        "loggers": {ACCESS_LOGGER: {"level": "INFO"}},
+        # Database drivers log every statement with its parameters at debug: password hashes,
+        # token digests and signing keys. They never log below warning here.
+        "loggers": {
+            ACCESS_LOGGER: {"level": "INFO"},
+            **{name: {"level": "WARNING"} for name in QUIET_LOGGERS},
+        },
     }
 
 
