@@ -24,8 +24,7 @@ from dockyard.auth.model import (
 from dockyard.auth.tokens import looks_like_token, new_token, token_digest
 from dockyard.errors import StatusError
 from dockyard.metadata import changes, identities as rows
-from dockyard.metadata.engine import Database
-from dockyard.metadata.identities import AlreadyExistsError
+from dockyard.metadata.engine import AlreadyExistsError, Database
 
 LOGIN_TOKEN_TTL = 24 * 3600.0
 LOGIN_WINDOW = 300.0

@@ -15,8 +15,7 @@ from dockyard.auth.model import RoleBinding, Subject, service_account_user
 from dockyard.auth.rbac import BUILTIN_CLUSTER_ROLES, PolicyRule, Role, allows
 from dockyard.errors import StatusError
 from dockyard.metadata import policy as rows
-from dockyard.metadata.engine import Database
-from dockyard.metadata.identities import AlreadyExistsError
+from dockyard.metadata.engine import AlreadyExistsError, Database
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 BINDINGS_TTL = 1.0

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -74,6 +75,19 @@ class Database:
         await self._reader.dispose()
         if self._writer is not self._reader:
             await self._writer.dispose()
+
+
+class AlreadyExistsError(Exception):
+    """A row with that key exists; the service layer says what of."""
+
+
+async def insert_new(conn: AsyncConnection, statement: Any) -> None:
+    """Run an INSERT in a savepoint; a key that exists raises ``AlreadyExistsError``."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(statement)
+    except IntegrityError as exc:
+        raise AlreadyExistsError(str(exc.orig)) from exc
 
 
 def insert_ignore(conn: AsyncConnection, table: Table) -> Any:

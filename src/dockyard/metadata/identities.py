@@ -7,15 +7,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.metadata.engine import insert_ignore
+from dockyard.metadata.engine import insert_ignore, insert_new
 from dockyard.metadata.schema import group_members, groups, login_failures, tokens, users
-
-
-class AlreadyExistsError(Exception):
-    pass
 
 
 async def get_user(conn: AsyncConnection, name: str) -> Any:
@@ -38,20 +33,17 @@ async def insert_user(
     password_hash: str | None = None,
     namespace: str | None = None,
 ) -> None:
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                users.insert().values(
-                    name=name,
-                    uid=str(uuid.uuid4()),
-                    full_name=full_name,
-                    password_hash=password_hash,
-                    namespace=namespace,
-                    created_at=time.time(),
-                )
-            )
-    except IntegrityError as exc:
-        raise AlreadyExistsError(name) from exc
+    await insert_new(
+        conn,
+        users.insert().values(
+            name=name,
+            uid=str(uuid.uuid4()),
+            full_name=full_name,
+            password_hash=password_hash,
+            namespace=namespace,
+            created_at=time.time(),
+        ),
+    )
 
 
 async def set_password_hash(conn: AsyncConnection, name: str, password_hash: str) -> bool:
@@ -94,13 +86,9 @@ async def members(conn: AsyncConnection, group: str) -> list[str]:
 
 
 async def insert_group(conn: AsyncConnection, name: str) -> None:
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                groups.insert().values(name=name, uid=str(uuid.uuid4()), created_at=time.time())
-            )
-    except IntegrityError as exc:
-        raise AlreadyExistsError(name) from exc
+    await insert_new(
+        conn, groups.insert().values(name=name, uid=str(uuid.uuid4()), created_at=time.time())
+    )
 
 
 async def set_members(conn: AsyncConnection, group: str, names: list[str]) -> None:

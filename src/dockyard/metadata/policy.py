@@ -7,10 +7,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.metadata.identities import AlreadyExistsError
+from dockyard.metadata.engine import insert_new
 from dockyard.metadata.schema import role_bindings, signing_keys
 
 CLUSTER = ""
@@ -39,21 +38,18 @@ async def insert_binding(
     role_name: str,
     subjects: list[dict[str, Any]],
 ) -> None:
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                role_bindings.insert().values(
-                    namespace=namespace,
-                    name=name,
-                    uid=str(uuid.uuid4()),
-                    role_kind=role_kind,
-                    role_name=role_name,
-                    subjects=subjects,
-                    created_at=time.time(),
-                )
-            )
-    except IntegrityError as exc:
-        raise AlreadyExistsError(name) from exc
+    await insert_new(
+        conn,
+        role_bindings.insert().values(
+            namespace=namespace,
+            name=name,
+            uid=str(uuid.uuid4()),
+            role_kind=role_kind,
+            role_name=role_name,
+            subjects=subjects,
+            created_at=time.time(),
+        ),
+    )
 
 
 async def update_subjects(

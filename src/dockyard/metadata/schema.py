@@ -240,3 +240,21 @@ login_failures = Table(
     Column("failures", Integer, nullable=False),
     Column("window_start", Float, nullable=False),
 )
+
+# Webhook delivery (dockyard.events): how far into the change log each endpoint has been sent.
+notification_cursors = Table(
+    "notification_cursors",
+    metadata,
+    Column("endpoint", String(255), primary_key=True),
+    Column("last_change_id", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Named leases for work that one process of the cluster does at a time (a webhook's delivery).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
