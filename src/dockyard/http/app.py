@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,6 +20,8 @@ from dockyard.auth.policy import PolicyService
 from dockyard.auth.projects import ProjectService
 from dockyard.config.model import Settings
 from dockyard.errors import RegistryError, StatusError
+from dockyard.events.delivery import NotificationDispatcher
+from dockyard.events.pulls import PullRecorder
 from dockyard.http.auth.authn import AuthenticationMiddleware, Authenticator
 from dockyard.http.auth.token import oauth_revoke, oauth_token, registry_token
 from dockyard.http.distribution.call import Services
@@ -26,6 +29,8 @@ from dockyard.http.distribution.routes import DistributionRouter
 from dockyard.http.errors import handle_registry_error, handle_status_error, handle_unexpected
 from dockyard.http.middleware import AccessLogMiddleware
 from dockyard.http.resources.routes import resource_routes
+from dockyard.imagestreams.images import ImageObjectService
+from dockyard.imagestreams.streams import ImageStreamService
 from dockyard.metadata.engine import Database
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.context import RegistryContext
@@ -45,6 +50,19 @@ class AppServices:
     authorizer: RegistryAuthorizer
     bearer: BearerTokens
     authenticator: Authenticator
+    imagestreams: ImageStreamService
+    images: ImageObjectService
+
+
+def registry_host(settings: Settings) -> str:
+    """The host clients pull from, for ``dockerImageReference``: the configured public URL's,
+    or the listen address, with a wildcard shown as loopback (a pull spec can't be 0.0.0.0)."""
+    if settings.http.host:
+        return urlsplit(settings.http.host).netloc
+    host, port = settings.http.bind_address()
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def healthz(_: Request) -> Response:
@@ -77,7 +95,13 @@ def create_app(settings: Settings) -> Starlette:
             authorizer=authorizer,
             bearer=bearer,
             authenticator=Authenticator(identities, bearer),
+            imagestreams=ImageStreamService(db, registry_host(settings)),
+            images=ImageObjectService(db, ctx.storage, registry_host(settings)),
         )
+        # Webhooks: delivery from the change log, and pull events recorded into it.
+        notifier = NotificationDispatcher.from_settings(db, settings)
+        wake = notifier.wake if notifier is not None else None
+        pulls = PullRecorder.from_settings(db, settings.notifications, on_flush=wake)
         router.services = Services(
             blobs=BlobService(ctx),
             uploads=UploadService(ctx),
@@ -86,10 +110,20 @@ def create_app(settings: Settings) -> Starlette:
             authorizer=authorizer,
             secret=ctx.secret,
             base_url=(settings.http.host or "").rstrip("/"),
+            pulls=pulls,
+            changed=wake,
         )
+        if notifier is not None:
+            await notifier.start()
+        if pulls is not None:
+            pulls.start()
         try:
             yield
         finally:
+            if notifier is not None:
+                await notifier.stop()
+            if pulls is not None:
+                await pulls.stop()
             await db.close()
 
     return Starlette(

@@ -44,6 +44,17 @@ def not_found(resource: str, name: str) -> StatusError:
     )
 
 
+def conflict(resource: str, name: str) -> StatusError:
+    """A write at a stale ``resourceVersion``."""
+    return StatusError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {resource}.{GROUP} "{name}": the object has been'
+        " modified; please apply your changes to the latest version and try again",
+        {"name": name, "group": GROUP, "kind": resource},
+    )
+
+
 def split_tag_name(value: str) -> tuple[str, str]:
     stream, sep, tag = value.rpartition(":")
     if not sep or not stream or not tag:
@@ -147,19 +158,12 @@ class ImageStreamService:
         repository = self._repository(namespace, name)
         spec = self._spec(body, name)
         async with self.db.write() as conn:
-            row = await rows.get(conn, repository)
+            row = await rows.get(conn, repository, for_update=True)
             if row is None:
                 raise not_found("imagestreams", name)
             wanted = (body.get("metadata") or {}).get("resourceVersion")
             if wanted not in (None, "") and str(wanted) != str(row.resource_version):
-                raise StatusError(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on imagestreams.{GROUP} "{name}": the object'
-                    " has been modified; please apply your changes to the latest version and"
-                    " try again",
-                    {"name": name, "group": GROUP, "kind": "imagestreams"},
-                )
+                raise conflict("imagestreams", name)
             old_spec = row.spec or {"lookupPolicy": {"local": False}, "tags": []}
             generation = row.generation + (1 if spec != old_spec else 0)
             await self._apply(conn, row.id, repository, body, spec, generation)
@@ -248,8 +252,11 @@ class ImageStreamService:
             },
         }
 
-    async def put_tag(self, namespace: str, value: str, body: JSON) -> JSON:
-        """Point ``stream:tag`` at the image its ``tag.from`` names (a tag move or rollback)."""
+    async def put_tag(
+        self, namespace: str, value: str, body: JSON, resource_version: str | None = None
+    ) -> JSON:
+        """Point ``stream:tag`` at the image its ``tag.from`` names (a tag move or rollback);
+        with ``resource_version``, only if the stream is still at it."""
         stream, tag = split_tag_name(value)
         reference = parse_model(
             TagReference, {**(body.get("tag") or {}), "name": tag}, "ImageStreamTag", value, "tag"
@@ -260,7 +267,9 @@ class ImageStreamService:
         async with self.db.write() as conn:
             repository_id = await repositories.ensure(conn, repository)
             await rows.ensure_uid(conn, repository_id)
-            row = await rows.get(conn, repository)
+            row = await rows.get(conn, repository, for_update=True)
+            if resource_version and resource_version != str(row.resource_version):
+                raise conflict("imagestreamtags", value)
             entry = reference.model_dump(by_alias=True, exclude_none=True)
             if reference.from_.kind == "DockerImage":
                 raise invalid(

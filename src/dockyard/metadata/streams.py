@@ -29,8 +29,13 @@ def _streams() -> Any:
     return select(*STREAM_COLUMNS).join(projects, projects.c.id == repositories.c.project_id)
 
 
-async def get(conn: AsyncConnection, repository: str) -> Any:
-    return (await conn.execute(_streams().where(repositories.c.name == repository))).first()
+async def get(conn: AsyncConnection, repository: str, *, for_update: bool = False) -> Any:
+    """The stream's row; ``for_update`` locks it until the transaction ends, so a check of its
+    ``resourceVersion`` holds until the write (PostgreSQL; SQLite's writers are serial)."""
+    query = _streams().where(repositories.c.name == repository)
+    if for_update:
+        query = query.with_for_update(of=repositories)
+    return (await conn.execute(query)).first()
 
 
 async def list_in(conn: AsyncConnection, namespace: str | None) -> list[Any]:
