@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 MIN_SECRET_LENGTH = 16
 """Upload state in URLs is signed with ``http.secret``; a short one could be guessed."""
@@ -137,6 +147,162 @@ class DatabaseSettings(Section):
         yield "url", _hide_password(self.url)
 
 
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a Go duration string (``"500ms"``, ``"1m30s"``), as Distribution reads them.
+
+    A bare number is refused: Go would read it as nanoseconds, a reader of the file as seconds.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError('must be a duration with a unit, such as "500ms", "1s" or "2m"')
+    if not isinstance(value, str):
+        raise ValueError('must be a duration such as "500ms", "1s" or "2m"')
+    text, seconds, position = value.strip(), 0.0, 0
+    while position < len(text):
+        part = _DURATION_PART.match(text, position)
+        if part is None:
+            raise ValueError(f'{value!r} is not a duration such as "500ms", "1s" or "2m"')
+        seconds += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
+        position = part.end()
+    if not text:
+        raise ValueError('must be a duration such as "500ms", "1s" or "2m"')
+    if seconds <= 0:
+        raise ValueError("must be longer than zero")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of ``parse_duration``, exact to the nanosecond, for ``dump_settings``."""
+    nanoseconds = round(seconds * 1e9)
+    for unit, size in (("h", 3600 * 10**9), ("m", 60 * 10**9), ("s", 10**9), ("ms", 10**6)):
+        if nanoseconds % size == 0:
+            return f"{nanoseconds // size}{unit}"
+    return f"{nanoseconds}ns"
+
+
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")
+]
+"""Seconds, written in the file as Go durations (``"1s"``), as in Distribution's config."""
+
+EventAction = Literal["push", "pull", "delete", "mount"]
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class IgnoreSettings(Section):
+    mediatypes: list[str] = Field(default_factory=list)
+    actions: list[EventAction] = Field(default_factory=list)
+
+
+class EndpointSettings(Section):
+    """One webhook: Distribution's ``notifications.endpoints[]`` entry."""
+
+    name: str
+    """Also the key of the endpoint's delivery cursor: renaming it starts it afresh."""
+    url: str
+    headers: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    """Sent with every request; values are secrets (they often carry credentials)."""
+    timeout: Duration = 1.0
+    threshold: int = Field(default=10, ge=1)
+    backoff: Duration = 1.0
+    ignoredmediatypes: list[str] = Field(default_factory=list)
+    ignore: IgnoreSettings = Field(default_factory=IgnoreSettings)
+    disabled: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if len(value) > 200:
+            raise ValueError("must be at most 200 characters")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _headers(cls, value: Any) -> Any:
+        """Distribution's ``{Name: [values]}``; a single string is taken as one value."""
+        if not isinstance(value, dict):
+            return value
+        headers: dict[Any, Any] = {}
+        for name, values in value.items():
+            if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+            values = [values] if isinstance(values, str) else values
+            if isinstance(values, list) and any(
+                not isinstance(item, str) or any(c in item for c in "\r\n\0") for item in values
+            ):
+                # The value itself is never shown: it may be a credential.
+                raise ValueError(
+                    f"{name}: values must be strings (quoted in YAML) without line breaks"
+                )
+            headers[name] = values
+        return headers
+
+    @property
+    def ignored_media_types(self) -> frozenset[str]:
+        """Both of Distribution's spellings, ``ignoredmediatypes`` and ``ignore.mediatypes``."""
+        return frozenset(self.ignoredmediatypes) | frozenset(self.ignore.mediatypes)
+
+    def header_values(self) -> list[tuple[str, str]]:
+        return [
+            (name, value.get_secret_value())
+            for name, values in self.headers.items()
+            for value in values
+        ]
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            yield key, _hide_password(value) if key == "url" else value
+
+
+class EventsSettings(Section):
+    includereferences: bool = False
+
+
+class NotificationsSettings(Section):
+    endpoints: list[EndpointSettings] = Field(default_factory=list)
+    events: EventsSettings = Field(default_factory=EventsSettings)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _unique_names(cls, value: list[EndpointSettings]) -> list[EndpointSettings]:
+        names = [endpoint.name for endpoint in value]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"endpoint names must be unique (repeated: {', '.join(repeated)})")
+        return value
+
+    @property
+    def enabled(self) -> tuple[EndpointSettings, ...]:
+        return tuple(endpoint for endpoint in self.endpoints if not endpoint.disabled)
+
+    def wants(self, action: EventAction) -> bool:
+        """Whether some enabled endpoint may be sent events of ``action``."""
+        return any(action not in endpoint.ignore.actions for endpoint in self.enabled)
+
+
 class Settings(Section):
     version: Literal["0.1"] = "0.1"
     data_dir: Path
@@ -145,6 +311,7 @@ class Settings(Section):
     http: HttpSettings = Field(default_factory=HttpSettings)
     database: DatabaseSettings
     workers: int = Field(default_factory=lambda: _available_cpus(), ge=1)
+    notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -203,6 +370,13 @@ def dump_settings(settings: Settings) -> str:
     """
     data = settings.model_dump(mode="json", exclude_none=True)  # a None driver would select it
     data["http"]["secret"] = settings.http.secret.get_secret_value()
+    for endpoint, dumped in zip(
+        settings.notifications.endpoints, data["notifications"]["endpoints"], strict=True
+    ):
+        dumped["headers"] = {
+            name: [value.get_secret_value() for value in values]
+            for name, values in endpoint.headers.items()
+        }
     return json.dumps(data)
 
 

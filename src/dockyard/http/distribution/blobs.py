@@ -38,6 +38,7 @@ async def get_blob(call: Call) -> Response:
     size = await blobs.stat(call.name, digest)
     url = await blobs.redirect_url(digest)
     if url is not None:
+        _record_pull(call, str(digest), size)
         return RedirectResponse(
             url, status_code=307, headers={"Docker-Content-Digest": str(digest)}
         )
@@ -46,11 +47,13 @@ async def get_blob(call: Call) -> Response:
     span = parse_range(header, size) if header else None
     if span is None:
         content = await blobs.open(call.name, digest)
+        _record_pull(call, str(digest), size)
         return StreamingResponse(
             content.chunks, headers=headers, media_type="application/octet-stream"
         )
     start, end = span
     content = await blobs.open(call.name, digest, start)
+    _record_pull(call, str(digest), size)
     headers["Content-Length"] = str(end - start + 1)
     headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     return StreamingResponse(
@@ -59,6 +62,16 @@ async def get_blob(call: Call) -> Response:
         headers=headers,
         media_type="application/octet-stream",
     )
+
+
+def _record_pull(call: Call, digest: str, size: int) -> None:
+    """A pull event for webhooks, as Distribution sends for every blob GET it serves
+    (redirects and ranges included)."""
+    pulls = call.services.pulls
+    if pulls is not None:
+        pulls.record(
+            target="blob", repository=call.name, digest=digest, size=size, origin=call.origin()
+        )
 
 
 async def _limit(chunks: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:

@@ -1,0 +1,1 @@
+"""Registry events: webhook notifications fed by the change log, pulls recorded into it."""
