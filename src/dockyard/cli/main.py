@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dockyard import __version__
-from dockyard.cli import login, policy, projects, serve, users
+from dockyard.cli import login, policy, projects, resources, serve, tag, users, writes
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -17,6 +17,9 @@ COMMAND_GROUPS: tuple[Register, ...] = (
     projects.register,
     users.register,
     policy.register,
+    resources.register,
+    writes.register,
+    tag.register,
 )
 """One ``register`` per command module; a new group is a module plus an entry here."""
 

@@ -906,7 +906,6 @@ def test_quoted_names() -> None:
     "argv",
     [
         ["get"],
-        ["get", "widgets"],
         ["get", "projects", "-o", "wide"],
         ["policy", "add-role-to-user"],
         ["adm", "policy"],
