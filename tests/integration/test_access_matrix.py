@@ -54,7 +54,7 @@ pytestmark = pytest.mark.integration
 #   new      the same into a new stream         … + create imagestreams           → 201
 #   del-m    DELETE a manifest by digest        delete images (cluster-scoped)    → 202
 #   del-b    DELETE a blob                      delete images (cluster-scoped)    → 202
-#   catalog  GET /v2/_catalog                   list imagestreams in the project  → listed/hidden
+#   catalog  GET /v2/_catalog                   list imagestreams, or pull, there → listed/hidden
 # `images` is cluster-scoped: only a cluster-wide binding can grant `delete images`, so no role
 # bound in a project may delete, whatever it says about images. A rule on `imagestreams` grants
 # none of its subresources: system:registry and system:image-pruner (get/update imagestreams)
@@ -62,8 +62,10 @@ pytestmark = pytest.mark.integration
 # 403 is DENIED for a known user; 401 is a Bearer challenge for a caller without credentials
 # (the catalog too: `list imagestreams` is refused to system:unauthenticated, so a client without
 # credentials is told where to get a token). The catalog lists the projects where the caller may
-# `list imagestreams` and hides the others; a caller who may list in no project at all fails the
-# check like any other: 403 DENIED (401 without credentials).
+# `list imagestreams` (§3) or pull: a public project (system:image-puller bound to
+# system:unauthenticated) shows in the anonymous catalog, so pulling must count as well. It hides
+# the other projects; a caller who may see no project at all fails the check like any other:
+# 403 DENIED (401 without credentials).
 # (*) bound cluster-wide, so `other` is the same as `own`.
 MATRIX = """
                      | pull push new del-m del-b catalog | pull push new del-m del-b catalog
@@ -71,9 +73,9 @@ MATRIX = """
 registry-viewer      | 200  403  403 403   403   listed  | 403  403  403 403   403   hidden
 registry-editor      | 200  201  201 403   403   listed  | 403  403  403 403   403   hidden
 registry-admin       | 200  201  201 403   403   listed  | 403  403  403 403   403   hidden
-system:image-puller  | 200  403  403 403   403   403     | 403  403  403 403   403   403
-system:image-pusher  | 200  201  403 403   403   403     | 403  403  403 403   403   403
-system:image-builder | 200  201  201 403   403   403     | 403  403  403 403   403   403
+system:image-puller  | 200  403  403 403   403   listed  | 403  403  403 403   403   hidden
+system:image-pusher  | 200  201  403 403   403   listed  | 403  403  403 403   403   hidden
+system:image-builder | 200  201  201 403   403   listed  | 403  403  403 403   403   hidden
 system:registry      | 200  403  403 403   403   listed  | 403  403  403 403   403   hidden
 system:image-pruner* | 403  403  403 202   202   listed  | 403  403  403 202   202   listed
 cluster-admin*       | 200  201  201 202   202   listed  | 200  201  201 202   202   listed

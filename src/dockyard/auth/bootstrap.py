@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import string
 
 from dockyard.auth.bearer import ensure_signing_key
 from dockyard.auth.identities import IdentityService
@@ -13,6 +14,14 @@ from dockyard.errors import StatusError
 from dockyard.metadata.engine import Database
 
 ADMIN = "admin"
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+"""Letters and digits only: a password that began with ``-`` would read as an option in
+``dockyard login -p PASSWORD``, and shells quote none of these."""
+
+
+def generate_password(length: int = 24) -> str:
+    """About 143 bits of randomness at the default length."""
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
 
 
 async def _bootstrap(url: str) -> str | None:
@@ -25,7 +34,7 @@ async def _bootstrap(url: str) -> str | None:
             return None
         except StatusError:
             pass
-        password = secrets.token_urlsafe(18)
+        password = generate_password()
         await identities.create_user(ADMIN, password, full_name="Cluster administrator")
         policy = PolicyService(db)
         try:

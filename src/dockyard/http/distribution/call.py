@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from dockyard.auth.access import Access, Authorizer, Principal
 from dockyard.auth.bearer import SERVICE
 from dockyard.auth.scopes import challenge_scope
 from dockyard.errors import DeniedError, UnauthorizedError
+from dockyard.events.pulls import PullRecorder
 from dockyard.observability.logging import current_request_id
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.images import ImageService
@@ -27,6 +29,10 @@ class Services:
     authorizer: Authorizer
     secret: bytes
     base_url: str = ""
+    pulls: PullRecorder | None = None
+    """Records pull events for webhooks; None when no endpoint wants them."""
+    changed: Callable[[], None] | None = None
+    """Called after a handler commits a change: wakes this worker's webhook delivery."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,14 @@ class Call:
         """A ``Location`` for ``path``: absolute when ``http.host`` is set, else relative."""
         return f"{self.services.base_url}{path}"
 
-    async def require(self, access: Access) -> None:
+    async def require(self, access: Access, *, also: Sequence[Access] = ()) -> None:
         """Stop the request unless it may do ``access``.
 
         Anonymous callers, and callers whose bearer token lacks the scope their roles would
         grant, get 401 with a challenge naming the scope, so the client fetches a token that
-        covers it; a known principal whose roles deny it gets 403.
+        covers it; a known principal whose roles deny it gets 403. ``also`` names the other
+        scopes the challenge asks for, as Distribution's does: a push needs ``pull,push`` (a
+        client caches the token and reuses it to check blobs), and a mount the source's pull.
         """
         if await self.services.authorizer.allows(self.principal, access):
             return
@@ -74,7 +82,7 @@ class Call:
             and await self.services.authorizer.permits(self.principal, access)
         ):
             raise UnauthorizedError(
-                detail=detail, headers=challenge(self.request, self.services, [access])
+                detail=detail, headers=challenge(self.request, self.services, [*also, access])
             )
         raise DeniedError(detail=detail)
 

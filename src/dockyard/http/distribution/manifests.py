@@ -36,7 +36,20 @@ async def _serve(call: Call, head: bool) -> Response:
 
 
 async def get_manifest(call: Call) -> Response:
-    return await _serve(call, head=False)
+    response = await _serve(call, head=False)
+    pulls = call.services.pulls
+    if pulls is not None:
+        reference = parse_reference(call.arg)
+        pulls.record(
+            target="manifest",
+            repository=call.name,
+            digest=response.headers["Docker-Content-Digest"],
+            size=int(response.headers["Content-Length"]),
+            media_type=response.media_type,
+            tag=reference if isinstance(reference, str) else None,
+            origin=call.origin(),
+        )
+    return response
 
 
 async def head_manifest(call: Call) -> Response:
@@ -60,12 +73,14 @@ async def _read_body(call: Call) -> bytes:
 
 
 async def put_manifest(call: Call) -> Response:
-    await call.require(access.push(call.name))
+    await call.require(access.push(call.name), also=[access.pull(call.name)])
     reference = parse_reference(call.arg)
     content = await _read_body(call)
     result = await call.services.images.put(
         call.name, reference, content, call.request.headers.get("content-type"), call.origin()
     )
+    if call.services.changed is not None:
+        call.services.changed()
     headers = {
         "Location": call.location(f"/v2/{call.name}/manifests/{result.digest}"),
         "Docker-Content-Digest": str(result.digest),
@@ -79,5 +94,7 @@ async def delete_manifest(call: Call) -> Response:
     await call.require(access.delete(call.name))
     reference = parse_reference(call.arg)
     await call.services.images.delete(call.name, reference, call.origin())
+    if call.services.changed is not None:
+        call.services.changed()
     headers = {"Docker-Content-Digest": str(reference)} if isinstance(reference, Digest) else {}
     return Response(b"", status_code=202, headers=headers)

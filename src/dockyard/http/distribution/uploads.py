@@ -87,15 +87,17 @@ def _state(call: Call) -> UploadState:
 
 
 async def start_upload(call: Call) -> Response:
-    await call.require(access.push(call.name))
     query = call.request.query_params
+    mount, source = query.get("mount"), query.get("from")
+    if mount is None:
+        source = None  # Distribution ignores ``from`` without ``mount``
+    elif source is not None:
+        validate_name(source)
+    from_source = [access.pull(source)] if source is not None else []
+    await call.require(access.push(call.name), also=[access.pull(call.name), *from_source])
     uploads = call.services.uploads
-    mount = query.get("mount")
     if mount is not None:
         digest = parse_digest(mount)
-        source = query.get("from")
-        if source is not None:
-            validate_name(source)
         readable = await call.allowed(access.pull(source)) if source is not None else True
         if readable and await call.services.blobs.mount(call.name, digest, source) is not None:
             return _created(call, digest)
@@ -109,7 +111,7 @@ async def start_upload(call: Call) -> Response:
 
 
 async def patch_upload(call: Call) -> Response:
-    await call.require(access.push(call.name))
+    await call.require(access.push(call.name), also=[access.pull(call.name)])
     state = _state(call)
     start, length = _chunk(call)
     state = await call.services.uploads.append(state, call.request.stream(), start, length)
@@ -117,7 +119,7 @@ async def patch_upload(call: Call) -> Response:
 
 
 async def put_upload(call: Call) -> Response:
-    await call.require(access.push(call.name))
+    await call.require(access.push(call.name), also=[access.pull(call.name)])
     state = _state(call)
     value = call.request.query_params.get("digest")
     if not value:
@@ -129,7 +131,7 @@ async def put_upload(call: Call) -> Response:
 
 
 async def get_upload(call: Call) -> Response:
-    await call.require(access.push(call.name))
+    await call.require(access.push(call.name), also=[access.pull(call.name)])
     state = _state(call)
     size = await call.services.uploads.size(state)
     current = UploadState(state.name, state.upload_id, size, state.started_at)
@@ -137,6 +139,6 @@ async def get_upload(call: Call) -> Response:
 
 
 async def delete_upload(call: Call) -> Response:
-    await call.require(access.push(call.name))
+    await call.require(access.push(call.name), also=[access.pull(call.name)])
     await call.services.uploads.cancel(_state(call))
     return Response(b"", status_code=204)
