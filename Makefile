@@ -30,3 +30,15 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)
+
+# Dockyard (defaults, auth on) against Debian's docker-registry with ../shared/bench/regbench.py;
+# writes bench/results/latest.{json,md}. BENCH_ARGS="-- --only d_,e_" passes options through.
+BENCH_ARGS ?=
+
+.PHONY: bench bench-quick
+
+bench: venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: venv
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
