@@ -14,9 +14,9 @@ from typing import Protocol
 class Principal:
     """Who makes a request.
 
-    ``grants`` is set when the request carried a registry bearer token: it then may do only
-    what the token grants (scope strings), whatever its roles; ``token_id`` names the API token
-    the credentials came from, so revoking that token ends them.
+    ``grants`` is set when the request carried a registry bearer token: what it grants (scope
+    strings) is allowed without asking the roles; ``token_id`` names the API token the
+    credentials came from, so revoking that token ends them.
     """
 
     name: str

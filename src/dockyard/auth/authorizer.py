@@ -1,7 +1,10 @@
 """The registry's access decisions, as the OpenShift registry makes them (reference §3).
 
-A request that carries a registry bearer token may do what the token grants; otherwise its
-principal's roles decide, through the checks each registry action maps to.
+A request that carries a registry bearer token may do what the token grants without a database
+read; anything else its principal's roles decide, through the checks each registry action maps
+to. The token is the identity, as an OpenShift token is for the OpenShift registry: a token
+fetched for ``pull`` lets its user push where their roles allow it. Clients that reuse the token
+of their first challenge for the whole push (oras-py) depend on that.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ class RegistryAuthorizer:
         self.policy = policy
 
     async def allows(self, principal: Principal, access: Access) -> bool:
-        if principal.grants is not None:
-            return access.scope in principal.grants
+        if principal.grants is not None and access.scope in principal.grants:
+            return True
         return await self.permits(principal, access)
 
     async def permits(self, principal: Principal, access: Access) -> bool:

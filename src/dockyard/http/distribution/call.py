@@ -68,19 +68,16 @@ class Call:
     async def require(self, access: Access, *, also: Sequence[Access] = ()) -> None:
         """Stop the request unless it may do ``access``.
 
-        Anonymous callers, and callers whose bearer token lacks the scope their roles would
-        grant, get 401 with a challenge naming the scope, so the client fetches a token that
-        covers it; a known principal whose roles deny it gets 403. ``also`` names the other
-        scopes the challenge asks for, as Distribution's does: a push needs ``pull,push`` (a
-        client caches the token and reuses it to check blobs), and a mount the source's pull.
+        Anonymous callers get 401 with a challenge naming the scope, so the client logs in and
+        fetches a token that covers it; a known principal whose roles deny it gets 403. ``also``
+        names the other scopes the challenge asks for, as Distribution's does: a push needs
+        ``pull,push`` (a client caches the token and reuses it to check blobs), and a mount the
+        source's pull.
         """
         if await self.services.authorizer.allows(self.principal, access):
             return
         detail = [{"Type": access.type, "Name": access.name, "Action": access.action}]
-        if not self.principal.authenticated or (
-            self.principal.grants is not None
-            and await self.services.authorizer.permits(self.principal, access)
-        ):
+        if not self.principal.authenticated:
             raise UnauthorizedError(
                 detail=detail, headers=challenge(self.request, self.services, [*also, access])
             )
