@@ -98,12 +98,6 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "--out", metavar="DIR", type=Path, default=RESULTS_DIR, help="results directory"
     )
     parser.add_argument(
-        "--no-mount-scope",
-        action="store_true",
-        help="run regbench unchanged: no mount-source pull scope in token requests "
-        "(see bench/harness.py)",
-    )
-    parser.add_argument(
         "--keep", action="store_true", help="keep the servers' data directories and logs"
     )
     return parser.parse_args(argv), passthrough
@@ -163,8 +157,7 @@ def run(
     # "$(dockyard whoami -t)"` uses; the password would cost a bcrypt per token fetch.
     secret = ours.api_token()
     command = [
-        sys.executable, str(REPO_ROOT / "bench" / "harness.py"), str(harness),
-        *(["--no-mount-scope"] if args.no_mount_scope else []), "--",
+        sys.executable, str(harness),
         "--url", peer.url, "--name", PEER_NAME,
         "--url2", ours.url, "--name2", OURS_NAME,
         "--auth2", f"{ours.user}:{secret}",
@@ -202,7 +195,6 @@ def run(
             "log level info with access log (stderr to a file)",
             "workers": len(workers),
             "auth": "Docker token protocol; token requests with Basic admin + API token",
-            "mount_source_scope_shim": not args.no_mount_scope,
         },
         "peer": {
             "version": facts.get("docker_registry"),
