@@ -83,10 +83,13 @@ def _rule(verbs: Iterable[str], groups: Iterable[str], resources: Iterable[str])
 _IMAGE = (IMAGE_GROUP, CORE_GROUP)
 _PROJECT = (PROJECT_GROUP, CORE_GROUP)
 _BUILD = (BUILD_GROUP, CORE_GROUP)
+# The reference's list, plus ``imagetags``: the newer view of a stream's tags, which
+# OpenShift's view and edit roles grant alongside ``imagestreamtags``.
 _IMAGE_STREAM_RESOURCES = (
     "imagestreams",
     "imagestreamimages",
     "imagestreamtags",
+    "imagetags",
     "imagestreammappings",
 )
 

@@ -72,18 +72,23 @@ async def move(
         )
     )
     seen = _seen | {tag}
-    for follower in followers(stream.spec, stream.name.partition("/")[2], tag):
+    for follower in followers(stream.spec, stream.name, tag):
         if follower not in seen:
             await move(conn, repository_id, follower, digest, seen)
     return True
 
 
-def followers(spec: dict[str, Any] | None, stream: str, tag: str) -> list[str]:
-    """Spec tags that track ``tag`` of the same stream."""
+def followers(spec: dict[str, Any] | None, repository: str, tag: str) -> list[str]:
+    """Spec tags that track ``tag`` of the same stream (``repository`` is ``project/name``);
+    a ``from.namespace`` naming the stream's own project is the same stream."""
+    project, _, stream = repository.partition("/")
     found = []
     for entry in (spec or {}).get("tags") or []:
         source = entry.get("from") or {}
-        if source.get("kind") != "ImageStreamTag" or source.get("namespace"):
+        if (
+            source.get("kind") != "ImageStreamTag"
+            or (source.get("namespace") or project) != project
+        ):
             continue
         name = source.get("name", "")
         if name == tag or name == f"{stream}:{tag}":

@@ -150,7 +150,8 @@ def test_only_registry_admin_deletes_the_project_and_manages_bindings() -> None:
 
 
 def test_registry_viewer_reads_but_does_not_write() -> None:
-    for resource in ("imagestreams", "imagestreamimages", "imagestreamtags", "imagestreammappings"):
+    streams = ("imagestreams", "imagestreamimages", "imagestreamtags", "imagestreammappings")
+    for resource in (*streams, "imagetags"):
         for verb in ("get", "list", "watch"):
             assert can("registry-viewer", verb, IMAGE, resource)
             assert can("registry-viewer", verb, "", resource)
@@ -160,7 +161,7 @@ def test_registry_viewer_reads_but_does_not_write() -> None:
 
 
 def test_registry_editor_writes_streams_secrets_and_service_accounts() -> None:
-    for resource in ("imagestreams", "imagestreamtags", "imagestreams/secrets"):
+    for resource in ("imagestreams", "imagestreamtags", "imagetags", "imagestreams/secrets"):
         for verb in ("create", "update", "patch", "delete", "deletecollection"):
             assert can("registry-editor", verb, IMAGE, resource)
     for resource in ("secrets", "serviceaccounts"):
