@@ -1006,6 +1006,20 @@ def test_watch_sees_a_skopeo_copy(
     assert tags[0]["items"][0]["image"] == layout.digest
 
 
+def test_deleting_the_project_deletes_its_streams_in_the_watch(
+    server: RegistryProcess, admin: httpx.Client
+) -> None:
+    doomed = new_project(admin)
+    for name in ("a", "b"):
+        create_stream(admin, doomed, name)
+    watch = Watch(server, streams(doomed))
+    assert sorted(event_of(watch.next())[1] for _ in range(2)) == ["a", "b"]
+    response = admin.delete(f"/apis/project.openshift.io/v1/projects/{doomed}")
+    assert response.status_code == 200, response.text
+    deleted = [event_of(watch.next(EVENT_DEADLINE + 1)) for _ in range(2)]
+    assert sorted(deleted) == [("DELETED", "a"), ("DELETED", "b")]
+
+
 def test_watch_resumes_from_a_resource_version(
     server: RegistryProcess, admin: httpx.Client, project: str
 ) -> None:

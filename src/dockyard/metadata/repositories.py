@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dockyard.metadata import changes
 from dockyard.metadata.engine import insert_ignore, ordered
 from dockyard.metadata.schema import projects, repositories
 
@@ -80,10 +81,23 @@ async def insert_project(
 
 
 async def delete_project(conn: AsyncConnection, name: str) -> bool:
-    """Delete a project with its repositories (their tags and links go with them)."""
+    """Delete a project with its repositories (their tags and links go with them); watchers of
+    its image streams see each one deleted."""
     row = await get_project(conn, name)
     if row is None:
         return False
+    names = (
+        await conn.execute(select(repositories.c.name).where(repositories.c.project_id == row.id))
+    ).scalars()
+    for repository in list(names):
+        await changes.append(
+            conn,
+            kind="ImageStream",
+            namespace=name,
+            name=repository.partition("/")[2],
+            action="DELETED",
+            payload={},
+        )
     await conn.execute(delete(repositories).where(repositories.c.project_id == row.id))
     await conn.execute(delete(projects).where(projects.c.id == row.id))
     return True
