@@ -799,6 +799,14 @@ def test_limit_and_continue_over_many_streams(admin: httpx.Client, project: str)
 # --- tags, image tags, stream images, mappings, layers, images ---------------------------------
 
 
+def test_a_stream_tag_is_created_when_the_tag_last_moved(admin: httpx.Client, project: str) -> None:
+    stream = create_stream(admin, project, "app")
+    time.sleep(1.1)  # creationTimestamp has second precision
+    push_image(admin, f"{project}/app", "v1")
+    tag = admin.get(f"{IMAGE}/namespaces/{project}/imagestreamtags/app:v1").json()
+    assert tag["metadata"]["creationTimestamp"] > stream["metadata"]["creationTimestamp"]
+
+
 def test_tags_images_mappings_and_layers(admin: httpx.Client, project: str) -> None:
     image = push_image(admin, f"{project}/app", "v1")
     ns = f"{IMAGE}/namespaces/{project}"

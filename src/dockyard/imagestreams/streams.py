@@ -221,17 +221,22 @@ class ImageStreamService:
         async with self.db.read() as conn:
             found = []
             for row in await rows.list_in(conn, namespace):
-                for tag in sorted(await rows.current_tags(conn, row.id)):
-                    found.append(await self._render_tag(conn, row, tag))
+                current = await rows.tag_rows(conn, row.id)
+                for tag in sorted(current):
+                    found.append(await self._render_tag(conn, row, tag, current))
             return found
 
-    async def _render_tag(self, conn: AsyncConnection, row: Any, tag: str) -> JSON:
+    async def _render_tag(
+        self, conn: AsyncConnection, row: Any, tag: str, current: dict[str, Any] | None = None
+    ) -> JSON:
+        """The tag as an ImageStreamTag, created (as in OpenShift) when the tag last moved."""
         stream = row.name.partition("/")[2]
-        current = await rows.current_tags(conn, row.id)
+        if current is None:
+            current = await rows.tag_rows(conn, row.id)
         spec_tag = next((t for t in (row.spec or {}).get("tags", []) if t["name"] == tag), None)
         if tag not in current:
             raise not_found("imagestreamtags", f"{stream}:{tag}")
-        digest = current[tag]
+        digest = current[tag].image_digest
         image = await image_rows.in_repository(conn, row.name, digest)
         return {
             "kind": "ImageStreamTag",
@@ -240,7 +245,7 @@ class ImageStreamService:
                 "name": f"{stream}:{tag}",
                 "namespace": row.name.partition("/")[0],
                 "resourceVersion": str(row.resource_version),
-                "creationTimestamp": timestamp(row.created_at),
+                "creationTimestamp": timestamp(current[tag].updated_at),
             },
             "tag": spec_tag,
             "generation": row.generation,

@@ -46,8 +46,15 @@ async def list_in(conn: AsyncConnection, namespace: str | None) -> list[Any]:
 
 
 async def current_tags(conn: AsyncConnection, repository_id: int) -> dict[str, str]:
-    query = select(tags.c.name, tags.c.image_digest).where(tags.c.repository_id == repository_id)
-    return {row.name: row.image_digest for row in await conn.execute(query)}
+    return {name: row.image_digest for name, row in (await tag_rows(conn, repository_id)).items()}
+
+
+async def tag_rows(conn: AsyncConnection, repository_id: int) -> dict[str, Any]:
+    """The stream's tags by name: ``image_digest`` and ``updated_at`` (its last move)."""
+    query = select(tags.c.name, tags.c.image_digest, tags.c.updated_at).where(
+        tags.c.repository_id == repository_id
+    )
+    return {row.name: row for row in await conn.execute(query)}
 
 
 async def history(conn: AsyncConnection, repository_id: int) -> dict[str, list[Any]]:
