@@ -32,6 +32,7 @@ from dockyard.http.resources.routes import resource_routes
 from dockyard.imagestreams.images import ImageObjectService
 from dockyard.imagestreams.streams import ImageStreamService
 from dockyard.metadata.engine import Database
+from dockyard.metadata.resources import ResourceStore
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.context import RegistryContext
 from dockyard.registry.images import ImageService
@@ -52,6 +53,7 @@ class AppServices:
     authenticator: Authenticator
     imagestreams: ImageStreamService
     images: ImageObjectService
+    resources: ResourceStore
 
 
 def registry_host(settings: Settings) -> str:
@@ -97,6 +99,7 @@ def create_app(settings: Settings) -> Starlette:
             authenticator=Authenticator(identities, bearer),
             imagestreams=ImageStreamService(db, registry_host(settings)),
             images=ImageObjectService(db, ctx.storage, registry_host(settings)),
+            resources=ResourceStore(db),
         )
         # Webhooks: delivery from the change log, and pull events recorded into it.
         notifier = NotificationDispatcher.from_settings(db, settings)

@@ -258,3 +258,19 @@ leases = Table(
     Column("holder", String(255), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# Config-like kinds (Config, ImagePruner, Secret, ConfigMap, ...) as whole JSON objects; namespace
+# "" holds the cluster-scoped ones. Every change also appends to the change log.
+resources = Table(
+    "resources",
+    metadata,
+    Column("api_group", String(253), primary_key=True),
+    Column("kind", String(63), primary_key=True),
+    Column("namespace", String(255), primary_key=True),
+    Column("name", String(253), primary_key=True),
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("resource_version", BigInteger, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

@@ -15,11 +15,11 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
-from dockyard.http.resources import access, actions, discovery, handlers, images
+from dockyard.http.resources import access, actions, core, discovery, handlers, images
 from dockyard.http.resources.handlers import Kind
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-KINDS: tuple[Kind[Any, Any], ...] = (*access.KINDS, *images.KINDS)
+KINDS: tuple[Kind[Any, Any], ...] = (*access.KINDS, *images.KINDS, *core.KINDS)
 
 
 def resource_routes() -> list[BaseRoute]:
