@@ -22,6 +22,7 @@ from dockyard.cli.client import (
     Client,
     CommandError,
     connect_error,
+    decoded,
     server_error,
 )
 from dockyard.cli.discovery import Discovery, Resource
@@ -191,21 +192,6 @@ def _transport_error(server: str, exc: httpx.TransportError) -> CommandError:
     if isinstance(exc, httpx.ConnectError):
         return CommandError(connect_error(server, exc))
     return CommandError(f"error: talking to {server} failed: {exc}")
-
-
-def decoded(response: httpx.Response) -> Any:
-    if response.is_error:
-        raise server_error(response)
-    if not response.content:
-        return {}
-    try:
-        return response.json()
-    except ValueError:
-        request = response.request
-        raise CommandError(
-            f"error: the server answered {request.method} {request.url.path} with something"
-            " other than JSON"
-        ) from None
 
 
 def typed(item: Any, resource: Resource) -> JSON:

@@ -168,17 +168,7 @@ class Client:
         body: Any = None,
         form: Mapping[str, str] | None = None,
     ) -> Any:
-        response = self.send(method, path, body=body, form=form)
-        if response.is_error:
-            raise server_error(response)
-        if not response.content:
-            return {}
-        try:
-            return response.json()
-        except ValueError:
-            raise CommandError(
-                f"error: the server answered {method} {path} with something other than JSON"
-            ) from None
+        return decoded(self.send(method, path, body=body, form=form))
 
     def send(
         self,
@@ -273,3 +263,18 @@ def connect() -> Client:
             f"error: You must be logged in to the server ({config.server}); run dockyard login"
         )
     return Client(config.server, config.token, config.insecure_skip_tls_verify)
+
+
+def decoded(response: httpx.Response) -> Any:
+    if response.is_error:
+        raise server_error(response)
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError:
+        request = response.request
+        raise CommandError(
+            f"error: the server answered {request.method} {request.url.path} with something"
+            " other than JSON"
+        ) from None

@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from dockyard.cli import arguments, verbs
-from dockyard.cli.api import PATCH_TYPES, ResourceAPI, decoded, typed
-from dockyard.cli.client import JSON, CommandError, command, connect, server_error
+from dockyard.cli.api import PATCH_TYPES, ResourceAPI, typed
+from dockyard.cli.client import JSON, CommandError, command, connect, decoded, server_error
 from dockyard.cli.discovery import Resource
 from dockyard.cli.resources import dump_yaml, scope, targets
 
