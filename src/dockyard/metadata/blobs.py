@@ -1,13 +1,19 @@
-"""Blobs known to be in storage, and the links that make them visible in a repository."""
+"""Blobs known to be in storage, and the links that make them visible in a repository.
+
+``created_at`` of a blob and of a link is the last time something recorded or used it, not
+its first: every write that relies on a blob refreshes it, which locks the row, so garbage
+collection (``dockyard.pruning``), whose deletes are guarded on that column, never removes what
+a concurrent push has just come to rely on.
+"""
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.metadata.engine import insert_ignore
+from dockyard.metadata.engine import insert_or_refresh
 from dockyard.metadata.schema import blobs, repositories, repository_blobs
 
 
@@ -27,17 +33,47 @@ async def size(conn: AsyncConnection, digest: str) -> int | None:
 
 
 async def record(conn: AsyncConnection, digest: str, size: int) -> None:
+    """Record the blob, or refresh it; the caller puts its bytes in place in the same
+    transaction, after this, so a collector that deleted them first is seen."""
     await conn.execute(
-        insert_ignore(conn, blobs).values(digest=digest, size=size, created_at=time.time())
+        insert_or_refresh(conn, blobs, ["digest"], "created_at").values(
+            digest=digest, size=size, created_at=time.time()
+        )
     )
+
+
+async def touch(conn: AsyncConnection, digest: str) -> int | None:
+    """The blob's size, refreshed and locked until the transaction ends (a mount relies on
+    it); None when it is unknown or was just collected."""
+    result = await conn.execute(
+        update(blobs)
+        .where(blobs.c.digest == digest)
+        .values(created_at=time.time())
+        .returning(blobs.c.size)
+    )
+    size = result.scalar_one_or_none()
+    return None if size is None else int(size)
 
 
 async def link(conn: AsyncConnection, repository_id: int, digest: str) -> None:
     await conn.execute(
-        insert_ignore(conn, repository_blobs).values(
+        insert_or_refresh(conn, repository_blobs, ["repository_id", "digest"], "created_at").values(
             repository_id=repository_id, digest=digest, created_at=time.time()
         )
     )
+
+
+async def refresh_links(conn: AsyncConnection, repository_id: int, digests: list[str]) -> None:
+    """Mark the repository's links to ``digests`` as in use now (a manifest references them)."""
+    if digests:
+        await conn.execute(
+            update(repository_blobs)
+            .where(
+                repository_blobs.c.repository_id == repository_id,
+                repository_blobs.c.digest.in_(set(digests)),
+            )
+            .values(created_at=time.time())
+        )
 
 
 async def unlink(conn: AsyncConnection, repository_id: int, digest: str) -> bool:

@@ -96,6 +96,19 @@ def insert_ignore(conn: AsyncConnection, table: Table) -> Any:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
+def insert_or_refresh(conn: AsyncConnection, table: Table, keys: list[str], refresh: str) -> Any:
+    """An INSERT that, where the key exists, sets ``refresh`` from the new row instead.
+
+    The update locks the row, so a concurrent delete guarded on that column (garbage
+    collection, pruning) waits and then sees the new value (PostgreSQL re-reads it).
+    """
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={refresh: statement.excluded[refresh]}
+    )
+
+
 def _upgrade(connection: Connection) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig

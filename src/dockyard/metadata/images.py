@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.metadata.engine import insert_ignore
+from dockyard.metadata.engine import insert_ignore, insert_or_refresh
 from dockyard.metadata.schema import image_references, images, repositories, repository_images
 
 
@@ -51,7 +51,10 @@ async def record(
     references: list[Reference],
 ) -> None:
     """Store an image once; pushing the same manifest again changes nothing."""
-    exists = await conn.execute(select(images.c.digest).where(images.c.digest == digest))
+    # Share-locked: a collector deleting the row finishes first, and this then inserts anew.
+    exists = await conn.execute(
+        select(images.c.digest).where(images.c.digest == digest).with_for_update(read=True)
+    )
     if exists.first() is not None:
         return
     await conn.execute(
@@ -86,11 +89,27 @@ async def record(
 
 
 async def add_to_repository(conn: AsyncConnection, repository_id: int, digest: str) -> None:
+    """Add the image, or refresh its membership (``metadata.blobs`` says why)."""
     await conn.execute(
-        insert_ignore(conn, repository_images).values(
-            repository_id=repository_id, image_digest=digest, created_at=time.time()
-        )
+        insert_or_refresh(
+            conn, repository_images, ["repository_id", "image_digest"], "created_at"
+        ).values(repository_id=repository_id, image_digest=digest, created_at=time.time())
     )
+
+
+async def refresh_in_repository(
+    conn: AsyncConnection, repository_id: int, digests: list[str]
+) -> None:
+    """Mark the repository's images ``digests`` as in use now (an index references them)."""
+    if digests:
+        await conn.execute(
+            update(repository_images)
+            .where(
+                repository_images.c.repository_id == repository_id,
+                repository_images.c.image_digest.in_(set(digests)),
+            )
+            .values(created_at=time.time())
+        )
 
 
 async def remove_from_repository(conn: AsyncConnection, repository_id: int, digest: str) -> bool:

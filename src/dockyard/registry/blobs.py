@@ -76,10 +76,10 @@ class BlobService:
         """
         key = str(digest)
         async with self.ctx.db.write() as conn:
-            if source is not None:
-                size = await blob_rows.size_in_repository(conn, source, key)
-            else:
-                size = await blob_rows.size(conn, key)
+            if source is not None and await blob_rows.size_in_repository(conn, source, key) is None:
+                return None
+            # Refreshed and locked: garbage collection can't take it while it is linked here.
+            size = await blob_rows.touch(conn, key)
             if size is None:
                 return None
             repository_id = await repositories.ensure(conn, repository)

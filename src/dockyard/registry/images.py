@@ -156,6 +156,10 @@ class ImageService:
             repository_id = await repositories.ensure(conn, repository)
             await self._check_references(conn, repository_id, manifest)
             await blob_rows.record(conn, key, len(content))
+            try:
+                await self.ctx.storage.stat(path)
+            except PathNotFoundError:  # collected since the write above
+                await self.ctx.storage.put_content(path, content)
             await blob_rows.link(conn, repository_id, key)
             await image_rows.record(
                 conn,
@@ -204,6 +208,9 @@ class ImageService:
                 f" {', '.join(missing[:5])}",
                 detail={"digests": missing},
             )
+        # In use from now on: pruning, whose deletes are guarded on these times, keeps them.
+        await blob_rows.refresh_links(conn, repository_id, blobs)
+        await image_rows.refresh_in_repository(conn, repository_id, children)
 
     async def delete(
         self,

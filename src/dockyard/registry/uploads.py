@@ -94,12 +94,14 @@ class UploadService:
             )
         storage = self.ctx.storage
         data = paths.upload_data_path(state.name, state.upload_id)
-        try:
-            await storage.stat(blob_path(digest))
-        except PathNotFoundError:
-            await storage.move(data, blob_path(digest))
         async with self.ctx.db.write() as conn:
+            # The row first: it holds off garbage collection of this digest, so the bytes
+            # checked (or moved) into place here are still there when the blob is linked.
             await blob_rows.record(conn, str(digest), size)
+            try:
+                await storage.stat(blob_path(digest))
+            except PathNotFoundError:
+                await storage.move(data, blob_path(digest))
             await blob_rows.link(conn, await repositories.ensure(conn, state.name), str(digest))
         await self._discard(state)
         return size
