@@ -13,6 +13,9 @@ import pytest
 
 from dockyard.storage.driver import StorageDriver
 from dockyard.storage.factory import create_driver
+from emulators import Emulator, moto_s3, unique_bucket
+
+__all__ = ["moto_s3"]
 
 DriverFactory = Callable[[pytest.FixtureRequest], StorageDriver]
 
@@ -27,7 +30,28 @@ def _inmemory(request: pytest.FixtureRequest) -> StorageDriver:
     return create_driver("inmemory", {})
 
 
-DRIVERS: dict[str, DriverFactory] = {"filesystem": _filesystem, "inmemory": _inmemory}
+def s3_params(moto: Emulator, **extra: object) -> dict[str, object]:
+    """A fresh bucket, absent until the driver creates it, under a root directory."""
+    return {
+        "bucket": unique_bucket(),
+        "regionendpoint": moto.endpoint,
+        "accesskey": "testing",
+        "secretkey": "testing",
+        "rootdirectory": "/registry/",
+        "chunksize": 5 * 1024 * 1024,
+        **extra,
+    }
+
+
+def _s3(request: pytest.FixtureRequest) -> StorageDriver:
+    return create_driver("s3", s3_params(request.getfixturevalue("moto_s3")))
+
+
+DRIVERS: dict[str, DriverFactory] = {
+    "filesystem": _filesystem,
+    "inmemory": _inmemory,
+    "s3": _s3,
+}
 
 
 @pytest.fixture

@@ -64,6 +64,100 @@ class InMemoryParams(Section):
     pass
 
 
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+class S3Params(Section):
+    """Distribution's ``storage.s3``. Without ``accesskey`` boto3 finds credentials itself
+    (environment, shared files, instance or pod role)."""
+
+    bucket: str = Field(min_length=3)
+    region: str = "us-east-1"
+    regionendpoint: str | None = None
+    """An S3-compatible store's URL; ``secure`` picks the scheme when it has none."""
+    accesskey: str | None = None
+    secretkey: SecretStr | None = None
+    encrypt: bool = False
+    keyid: str | None = None
+    """A KMS key: objects are encrypted with SSE-KMS rather than S3's own keys."""
+    secure: bool = True
+    skipverify: bool = False
+    v4auth: bool = True
+    chunksize: int = Field(default=10 * MiB, ge=5 * MiB, le=5 * GiB)
+    """Part size of multipart uploads: memory per open writer, and the smallest part S3 takes."""
+    multipartcopychunksize: int = Field(default=32 * MiB, ge=5 * MiB, le=5 * GiB)
+    multipartcopythresholdsize: int = Field(default=32 * MiB, ge=0, le=5 * GiB)
+    """Moves of larger objects copy parts in parallel instead of in one request."""
+    multipartcopymaxconcurrency: int = Field(default=100, ge=1)
+    rootdirectory: str = ""
+    storageclass: str = "STANDARD"
+    """``NONE`` sends no storage class, for stores that reject the header."""
+    forcepathstyle: bool | None = None
+    """Path-style URLs; the default is path style exactly when ``regionendpoint`` is set."""
+    virtualhostedstyle: bool = False
+
+    @field_validator("rootdirectory")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        return _object_prefix(value)
+
+    @model_validator(mode="after")
+    def _styles(self) -> S3Params:
+        if self.virtualhostedstyle and self.forcepathstyle:
+            raise ValueError("forcepathstyle and virtualhostedstyle exclude each other")
+        if (self.accesskey is None) != (self.secretkey is None):
+            raise ValueError("accesskey and secretkey go together")
+        return self
+
+
+class AzureParams(Section):
+    """Distribution's ``storage.azure``; ``serviceurl`` replaces the URL built from ``realm``."""
+
+    accountname: str = Field(min_length=1)
+    accountkey: SecretStr
+    container: str = Field(min_length=3)
+    realm: str = "core.windows.net"
+    serviceurl: str | None = None
+    rootdirectory: str = ""
+    chunksize: int = Field(default=4 * MiB, ge=1, le=100 * MiB)
+    """Block size of chunked uploads; a blob holds at most 50,000 blocks."""
+
+    @field_validator("rootdirectory")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        return _object_prefix(value)
+
+
+class GCSParams(Section):
+    """Distribution's ``storage.gcs``. Without ``keyfile`` the client finds credentials itself;
+    ``endpoint`` points it at another server (an emulator)."""
+
+    bucket: str = Field(min_length=3)
+    keyfile: str | None = None
+    rootdirectory: str = ""
+    chunksize: int = Field(default=5 * MiB, ge=256 * 1024)
+    endpoint: str | None = None
+    projectid: str | None = None
+
+    @field_validator("rootdirectory")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        return _object_prefix(value)
+
+    @field_validator("chunksize")
+    @classmethod
+    def _chunk(cls, value: int) -> int:
+        if value % (256 * 1024):
+            raise ValueError("must be a multiple of 256 KiB, as GCS resumable uploads need")
+        return value
+
+    @field_validator("keyfile")
+    @classmethod
+    def _keyfile(cls, value: str | None) -> str | None:
+        return None if value is None else _absolute(value)
+
+
 class DeleteSettings(Section):
     enabled: bool = True
 
@@ -77,6 +171,9 @@ class StorageSettings(Section):
 
     filesystem: FilesystemParams | None = None
     inmemory: InMemoryParams | None = None
+    s3: S3Params | None = None
+    azure: AzureParams | None = None
+    gcs: GCSParams | None = None
     delete: DeleteSettings = Field(default_factory=DeleteSettings)
     redirect: RedirectSettings = Field(default_factory=RedirectSettings)
 
@@ -370,6 +467,10 @@ def dump_settings(settings: Settings) -> str:
     """
     data = settings.model_dump(mode="json", exclude_none=True)  # a None driver would select it
     data["http"]["secret"] = settings.http.secret.get_secret_value()
+    driver, params = settings.storage_driver()
+    for key, value in params.items():
+        if isinstance(value, SecretStr):
+            data["storage"][driver][key] = value.get_secret_value()
     for endpoint, dumped in zip(
         settings.notifications.endpoints, data["notifications"]["endpoints"], strict=True
     ):
@@ -378,6 +479,14 @@ def dump_settings(settings: Settings) -> str:
             for name, values in endpoint.headers.items()
         }
     return json.dumps(data)
+
+
+def _object_prefix(root: str) -> str:
+    """An object store's key prefix: ``"/a/b/"`` and ``"a/b"`` both give ``"a/b"``."""
+    parts = root.strip("/").split("/") if root.strip("/") else []
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError("must be a path like a/b, without empty, . or .. parts")
+    return "/".join(parts)
 
 
 def _absolute(path: str | os.PathLike[str]) -> str:

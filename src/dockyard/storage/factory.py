@@ -1,6 +1,7 @@
 """Drivers by name, as the ``storage`` section of the config names them (Distribution's names).
 
-Cloud drivers register here from their own modules, so this one never imports their SDKs.
+Cloud drivers are imported only when chosen, so a registry on local disk never loads their SDKs.
+Every driver takes the parameters of its ``storage.<name>`` settings key, as a mapping.
 """
 
 from __future__ import annotations
@@ -53,5 +54,13 @@ def _inmemory(params: Mapping[str, Any]) -> StorageDriver:
     return InMemoryDriver()
 
 
+def _s3(params: Mapping[str, Any]) -> StorageDriver:
+    from dockyard.config.model import S3Params
+    from dockyard.storage.s3 import S3Driver
+
+    return S3Driver(S3Params.model_validate(dict(params)))
+
+
 register("filesystem", _filesystem)
 register("inmemory", _inmemory)
+register("s3", _s3)

@@ -153,7 +153,8 @@ def test_command_line_overrides_environment_and_file(home: Path, tmp_path: Path)
             "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: storage.filesystem.rootdirectory: must",
         ),
         ({"REGISTRY_HTTP_ADDR": "localhost"}, "REGISTRY_HTTP_ADDR: http.addr: must be HOST:PORT"),
-        ({"REGISTRY_STORAGE": "s3"}, "REGISTRY_STORAGE: storage.s3: unknown key (known: files"),
+        ({"REGISTRY_STORAGE": "floppy"}, "REGISTRY_STORAGE: storage.floppy: unknown key (known:"),
+        ({"REGISTRY_STORAGE": "s3"}, "REGISTRY_STORAGE: storage.s3.bucket: field required"),
         ({"REGISTRY_LOG_ACCESSLOG_DISABLED": "maybe"}, "log.accesslog.disabled: must be true"),
     ],
 )

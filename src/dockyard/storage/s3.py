@@ -1,0 +1,565 @@
+"""Objects in an S3 bucket (AWS or an S3-compatible store), after Distribution's ``s3-aws`` driver.
+
+boto3 is synchronous and thread-safe: every call runs in the driver's own thread pool, so a slow
+store never stalls the event loop and many requests in flight do not queue behind the default
+executor. botocore retries what is safe to retry (throttling, 5xx, dropped connections); a read
+that breaks mid-stream resumes with a ranged GET of the same object version.
+
+Keys are driver paths below ``rootdirectory``; directories are key prefixes. A writer streams into
+a multipart upload, one part of ``chunksize`` bytes at a time, so memory holds at most one part.
+What is left when it closes goes to a sibling object ``<key>@writer`` whose metadata names the
+multipart upload, its parts and the total size: a later writer, in any process, continues from
+there. ``@`` is never part of a driver path, so that object cannot clash with a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import urllib3.exceptions
+
+from dockyard.config.model import S3Params
+from dockyard.storage.driver import (
+    FileInfo,
+    FileWriter,
+    InvalidOffsetError,
+    PathNotFoundError,
+    StorageDriver,
+    StorageError,
+)
+
+T = TypeVar("T")
+
+CHUNK_SIZE = 1 << 20
+WRITER_SUFFIX = "@writer"
+MAX_THREADS = 64
+REDIRECT_SECONDS = 20 * 60
+READ_RETRIES = 3
+DELETE_BATCH = 1000
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchUpload"})
+_STREAM_ERRORS = (
+    botocore.exceptions.ResponseStreamingError,
+    botocore.exceptions.IncompleteReadError,
+    botocore.exceptions.ReadTimeoutError,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+    ConnectionError,
+)
+
+
+class S3Driver(StorageDriver):
+    name = "s3"
+
+    def __init__(self, params: S3Params) -> None:
+        self.params = params
+        self.bucket = params.bucket
+        self._prefix = f"{params.rootdirectory}/" if params.rootdirectory else ""
+        self._pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dockyard-s3")
+        self._client = _client(params)
+        self._bucket_ready = False
+        self._bucket_lock = asyncio.Lock()
+        self._extra: dict[str, str] = {}
+        if params.encrypt or params.keyid:
+            self._extra["ServerSideEncryption"] = "aws:kms" if params.keyid else "AES256"
+        if params.keyid:
+            self._extra["SSEKMSKeyId"] = params.keyid
+        if params.storageclass != "NONE":
+            self._extra["StorageClass"] = params.storageclass
+
+    # --- the interface ---------------------------------------------------------------------------
+
+    async def get_content(self, path: str) -> bytes:
+        response = await self._s3(path, "get_object", Key=self._key(path))
+        content: bytes = await self._run(response["Body"].read)
+        return content
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        await self._s3(path, "put_object", Key=self._key(path), Body=content, **self._extra)
+
+    async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        if offset < 0:
+            raise InvalidOffsetError(path, f"offset {offset} is negative")
+        key = self._key(path)
+        try:
+            response = await self._get_from(path, key, offset, etag=None)
+        except _RangeNotSatisfiable:
+            size = (await self._s3(path, "head_object", Key=key))["ContentLength"]
+            if offset != size:
+                raise InvalidOffsetError(path, f"offset {offset} outside the file") from None
+            return _empty()
+        return self._chunks(path, key, response, offset)
+
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        key = self._key(path)
+        if not append:
+            await self._abandon(path, key)
+            return _Writer(self, path, key, _Upload())
+        try:
+            response = await self._s3(path, "get_object", Key=key + WRITER_SUFFIX)
+        except PathNotFoundError:
+            return _Writer(self, path, key, await self._reopen(path, key))
+        meta = response["Metadata"]
+        tail = await self._run(response["Body"].read)
+        upload = _Upload(
+            upload_id=meta.get("upload") or None,
+            parts=int(meta.get("parts", "0")),
+            parts_size=int(meta.get("size", "0")) - len(tail),
+            buffer=bytearray(tail),
+        )
+        return _Writer(self, path, key, upload)
+
+    async def stat(self, path: str) -> FileInfo:
+        key = self._key(path)
+        try:
+            head = await self._s3(path, "head_object", Key=key)
+            return FileInfo(path, head["ContentLength"], _time(head), is_dir=False)
+        except PathNotFoundError:
+            pass
+        try:
+            head = await self._s3(path, "head_object", Key=key + WRITER_SUFFIX)
+            size = int(head["Metadata"].get("size", "0"))
+            return FileInfo(path, size, _time(head), is_dir=False)
+        except PathNotFoundError:
+            pass
+        listed = await self._s3(path, "list_objects_v2", Prefix=key + "/", MaxKeys=1)
+        if not listed.get("Contents"):
+            raise PathNotFoundError(path)
+        return FileInfo(path, 0, _time(listed["Contents"][0]), is_dir=True)
+
+    async def list(self, path: str) -> list[str]:
+        prefix = self._prefix if path == "/" else self._key(path) + "/"
+        names: set[str] = set()
+        async for page in self._pages(path, "list_objects_v2", Prefix=prefix, Delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                names.add(common["Prefix"][len(prefix) :].rstrip("/"))
+            for item in page.get("Contents", []):
+                names.add(item["Key"][len(prefix) :].removesuffix(WRITER_SUFFIX))
+        names.discard("")
+        if not names and path != "/":
+            raise PathNotFoundError(path)
+        base = "" if path == "/" else path
+        return [f"{base}/{name}" for name in sorted(names)]
+
+    async def walk(self, path: str) -> AsyncIterator[FileInfo]:
+        """One recursive listing: keys come sorted, so a directory's keys are contiguous."""
+        prefix = self._prefix if path == "/" else self._key(path) + "/"
+        base = "" if path == "/" else path
+        seen_dirs: list[str] = []
+        found = False
+        async for page in self._pages(path, "list_objects_v2", Prefix=prefix):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(prefix) :]
+                if not name or name.endswith("/"):
+                    continue
+                found = True
+                info = await self._walked_file(f"{base}/{name}", item)
+                if info is None:
+                    continue
+                parents = info.path.split("/")[:-1]
+                for depth in range(len(base.split("/")) + 1, len(parents) + 1):
+                    directory = "/".join(parents[:depth])
+                    if directory not in seen_dirs:
+                        seen_dirs[:] = [d for d in seen_dirs if directory.startswith(d + "/")]
+                        seen_dirs.append(directory)
+                        yield FileInfo(directory, 0, info.mod_time, is_dir=True)
+                yield info
+        if not found and path != "/":
+            raise PathNotFoundError(path)
+
+    async def _walked_file(self, path: str, item: dict[str, Any]) -> FileInfo | None:
+        """A listed key as a file; a writer's state stands for its file until that exists."""
+        if not path.endswith(WRITER_SUFFIX):
+            return FileInfo(path, item["Size"], _time(item), is_dir=False)
+        path = path.removesuffix(WRITER_SUFFIX)
+        try:
+            await self._s3(path, "head_object", Key=self._key(path))
+            return None  # the committed file sorts first and was visited already
+        except PathNotFoundError:
+            return await self.stat(path)
+
+    async def move(self, source: str, dest: str) -> None:
+        source_key, dest_key = self._key(source), self._key(dest)
+        head = await self._s3(source, "head_object", Key=source_key)
+        if source_key == dest_key:
+            return
+        size = head["ContentLength"]
+        copy_source = {"Bucket": self.bucket, "Key": source_key}
+        if size <= self.params.multipartcopythresholdsize:
+            await self._s3(dest, "copy_object", Key=dest_key, CopySource=copy_source, **self._extra)
+        else:
+            await self._multipart_copy(dest, dest_key, copy_source, size)
+        await self._s3(source, "delete_object", Key=source_key)
+
+    async def delete(self, path: str) -> None:
+        key = self._key(path)
+        doomed: list[str] = []
+        async for page in self._pages(path, "list_objects_v2", Prefix=key + "/"):
+            doomed.extend(item["Key"] for item in page.get("Contents", []))
+        for exact in (key, key + WRITER_SUFFIX):
+            try:
+                await self._s3(path, "head_object", Key=exact)
+                doomed.append(exact)
+            except PathNotFoundError:
+                pass
+        if not doomed:
+            raise PathNotFoundError(path)
+        await self._abort_uploads(path, key)
+        for start in range(0, len(doomed), DELETE_BATCH):
+            batch = [{"Key": k} for k in doomed[start : start + DELETE_BATCH]]
+            await self._s3(path, "delete_objects", Delete={"Objects": batch, "Quiet": True})
+
+    async def redirect_url(self, path: str, method: str) -> str | None:
+        if method not in ("GET", "HEAD"):
+            return None
+        operation = "get_object" if method == "GET" else "head_object"
+        url: str = self._client.generate_presigned_url(
+            operation,
+            Params={"Bucket": self.bucket, "Key": self._key(path)},
+            ExpiresIn=REDIRECT_SECONDS,
+        )
+        return url
+
+    # --- writers ---------------------------------------------------------------------------------
+
+    async def _reopen(self, path: str, key: str) -> _Upload:
+        """Append to a committed object: small ones are read back, large ones copied as a part."""
+        head = await self._s3(path, "head_object", Key=key)
+        size = head["ContentLength"]
+        if size < self.params.chunksize:
+            return _Upload(buffer=bytearray(await self.get_content(path)))
+        created = await self._s3(path, "create_multipart_upload", Key=key, **self._extra)
+        upload = _Upload(upload_id=created["UploadId"])
+        for start, end in _even_ranges(size, self.params.multipartcopychunksize):
+            upload.parts += 1
+            await self._s3(
+                path,
+                "upload_part_copy",
+                Key=key,
+                UploadId=upload.upload_id,
+                PartNumber=upload.parts,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                CopySourceRange=f"bytes={start}-{end - 1}",
+            )
+        upload.parts_size = size
+        return upload
+
+    async def _abandon(self, path: str, key: str) -> None:
+        """Throw away the state of an earlier writer of ``key``, and its multipart upload."""
+        try:
+            head = await self._s3(path, "head_object", Key=key + WRITER_SUFFIX)
+        except PathNotFoundError:
+            return
+        upload_id = head["Metadata"].get("upload")
+        if upload_id:
+            await self._abort(path, key, upload_id)
+        await self._s3(path, "delete_object", Key=key + WRITER_SUFFIX)
+
+    async def _abort(self, path: str, key: str, upload_id: str) -> None:
+        with contextlib.suppress(PathNotFoundError):  # already completed or aborted
+            await self._s3(path, "abort_multipart_upload", Key=key, UploadId=upload_id)
+
+    async def _abort_uploads(self, path: str, key: str) -> None:
+        """Abort the multipart uploads of ``key`` and of every key below it."""
+        async for page in self._pages(path, "list_multipart_uploads", Prefix=key):
+            for upload in page.get("Uploads", []):
+                if upload["Key"] == key or upload["Key"].startswith(key + "/"):
+                    await self._abort(path, upload["Key"], upload["UploadId"])
+
+    async def _multipart_copy(
+        self, dest: str, dest_key: str, copy_source: dict[str, str], size: int
+    ) -> None:
+        created = await self._s3(dest, "create_multipart_upload", Key=dest_key, **self._extra)
+        upload_id = created["UploadId"]
+        limit = asyncio.Semaphore(self.params.multipartcopymaxconcurrency)
+
+        async def copy(number: int, start: int, end: int) -> dict[str, Any]:
+            async with limit:
+                result = await self._s3(
+                    dest,
+                    "upload_part_copy",
+                    Key=dest_key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=copy_source,
+                    CopySourceRange=f"bytes={start}-{end - 1}",
+                )
+            return {"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]}
+
+        ranges = _even_ranges(size, self.params.multipartcopychunksize)
+        try:
+            parts = await asyncio.gather(
+                *(copy(number, start, end) for number, (start, end) in enumerate(ranges, 1))
+            )
+            await self._s3(
+                dest,
+                "complete_multipart_upload",
+                Key=dest_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            await self._abort(dest, dest_key, upload_id)
+            raise
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _key(self, path: str) -> str:
+        return self._prefix + path[1:]
+
+    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(call, *args, **kwargs))
+
+    async def _s3(self, path: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """One S3 call on this bucket; "no such key" becomes ``PathNotFoundError``."""
+        await self._ensure_bucket()
+        method = getattr(self._client, operation)
+        try:
+            result: dict[str, Any] = await self._run(method, Bucket=self.bucket, **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _MISSING_CODES:
+                raise PathNotFoundError(path) from None
+            if code == "InvalidRange":
+                raise _RangeNotSatisfiable(path) from None
+            raise
+        return result
+
+    async def _pages(self, path: str, operation: str, **kwargs: Any) -> AsyncIterator[Any]:
+        await self._ensure_bucket()
+        pages: Iterator[Any] = iter(
+            self._client.get_paginator(operation).paginate(Bucket=self.bucket, **kwargs)
+        )
+        while (page := await self._run(next, pages, None)) is not None:
+            yield page
+
+    async def _ensure_bucket(self) -> None:
+        if not self._bucket_ready:
+            async with self._bucket_lock:
+                if not self._bucket_ready:
+                    await self._create_bucket()
+                    self._bucket_ready = True
+
+    async def _create_bucket(self) -> None:
+        """Create the bucket when it is absent, as OpenShift's operator does."""
+        try:
+            await self._run(self._client.head_bucket, Bucket=self.bucket)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise
+            options: dict[str, Any] = {}
+            if self.params.region != "us-east-1":
+                options["CreateBucketConfiguration"] = {"LocationConstraint": self.params.region}
+            await self._run(self._client.create_bucket, Bucket=self.bucket, **options)
+
+    async def _get_from(self, path: str, key: str, offset: int, etag: str | None) -> dict[str, Any]:
+        options: dict[str, str] = {}
+        if offset:
+            options["Range"] = f"bytes={offset}-"
+        if etag is not None:
+            options["IfMatch"] = etag
+        return await self._s3(path, "get_object", Key=key, **options)
+
+    async def _chunks(
+        self, path: str, key: str, response: dict[str, Any], offset: int
+    ) -> AsyncIterator[bytes]:
+        """The body in 1 MiB pieces; a dropped stream resumes where it broke, same version."""
+        etag, retries = response.get("ETag"), 0
+        body = response["Body"]
+        try:
+            while True:
+                try:
+                    chunk: bytes = await self._run(body.read, CHUNK_SIZE)
+                except _STREAM_ERRORS:
+                    retries += 1
+                    if retries > READ_RETRIES:
+                        raise
+                    body.close()
+                    body = (await self._get_from(path, key, offset, etag))["Body"]
+                    continue
+                if not chunk:
+                    return
+                offset += len(chunk)
+                yield chunk
+        finally:
+            body.close()
+
+
+class _RangeNotSatisfiable(StorageError):
+    """An offset at or past the end; the reader tells the two apart."""
+
+
+class _Upload:
+    """Where a writer stands: its multipart upload, the parts sent, and the bytes not yet sent."""
+
+    def __init__(
+        self,
+        upload_id: str | None = None,
+        parts: int = 0,
+        parts_size: int = 0,
+        buffer: bytearray | None = None,
+    ) -> None:
+        self.upload_id = upload_id
+        self.parts = parts
+        self.parts_size = parts_size
+        self.buffer = buffer if buffer is not None else bytearray()
+
+
+class _Writer(FileWriter):
+    def __init__(self, driver: S3Driver, path: str, key: str, upload: _Upload) -> None:
+        self._driver = driver
+        self._path = path
+        self._key = key
+        self._upload = upload
+        self._done: str | None = None
+
+    @property
+    def size(self) -> int:
+        return self._upload.parts_size + len(self._upload.buffer)
+
+    async def write(self, data: bytes | memoryview) -> int:
+        self._check_open()
+        upload, chunk = self._upload, self._driver.params.chunksize
+        upload.buffer += data
+        while len(upload.buffer) >= chunk:
+            await self._send_part(bytes(upload.buffer[:chunk]))
+            del upload.buffer[:chunk]
+        return len(data)
+
+    async def close(self) -> None:
+        if self._done is not None:
+            return
+        upload = self._upload
+        metadata = {
+            "upload": upload.upload_id or "",
+            "parts": str(upload.parts),
+            "size": str(self.size),
+        }
+        await self._driver._s3(
+            self._path,
+            "put_object",
+            Key=self._key + WRITER_SUFFIX,
+            Body=bytes(upload.buffer),
+            Metadata=metadata,
+        )
+        self._done = "closed"
+
+    async def commit(self) -> None:
+        self._check_open()
+        driver, upload = self._driver, self._upload
+        if upload.upload_id is None:
+            await driver.put_content(self._path, bytes(upload.buffer))
+        else:
+            if upload.buffer:
+                await self._send_part(bytes(upload.buffer))
+                upload.buffer.clear()
+            await self._complete()
+        self._done = "committed"
+        await driver._s3(self._path, "delete_object", Key=self._key + WRITER_SUFFIX)
+
+    async def cancel(self) -> None:
+        self._check_open()
+        self._done = "cancelled"
+        if self._upload.upload_id is not None:
+            await self._driver._abort(self._path, self._key, self._upload.upload_id)
+        await self._driver._s3(self._path, "delete_object", Key=self._key + WRITER_SUFFIX)
+
+    async def _send_part(self, data: bytes) -> None:
+        driver, upload = self._driver, self._upload
+        if upload.upload_id is None:
+            created = await driver._s3(
+                self._path, "create_multipart_upload", Key=self._key, **driver._extra
+            )
+            upload.upload_id = created["UploadId"]
+        await driver._s3(
+            self._path,
+            "upload_part",
+            Key=self._key,
+            UploadId=upload.upload_id,
+            PartNumber=upload.parts + 1,
+            Body=data,
+        )
+        upload.parts += 1
+        upload.parts_size += len(data)
+
+    async def _complete(self) -> None:
+        """Complete with the parts this writer's state counts; a part sent by a writer that
+        died before it closed has a number past them and is left out."""
+        driver, upload = self._driver, self._upload
+        parts: list[dict[str, Any]] = []
+        pages = driver._pages(self._path, "list_parts", Key=self._key, UploadId=upload.upload_id)
+        async for page in pages:
+            parts.extend(
+                {"PartNumber": part["PartNumber"], "ETag": part["ETag"]}
+                for part in page.get("Parts", [])
+                if part["PartNumber"] <= upload.parts
+            )
+        await driver._s3(
+            self._path,
+            "complete_multipart_upload",
+            Key=self._key,
+            UploadId=upload.upload_id,
+            MultipartUpload={"Parts": sorted(parts, key=lambda part: part["PartNumber"])},
+        )
+
+    def _check_open(self) -> None:
+        if self._done is not None:
+            raise StorageError(self._path, f"writer already {self._done}")
+
+
+def _client(params: S3Params) -> Any:
+    if params.virtualhostedstyle:
+        style = "virtual"
+    elif params.forcepathstyle or (params.forcepathstyle is None and params.regionendpoint):
+        style = "path"
+    else:
+        style = "auto"
+    config = botocore.config.Config(
+        region_name=params.region,
+        signature_version="s3v4" if params.v4auth else "s3",
+        s3={"addressing_style": style},
+        max_pool_connections=MAX_THREADS,
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=10,
+        read_timeout=60,
+    )
+    endpoint = params.regionendpoint
+    if endpoint and "://" not in endpoint:
+        endpoint = f"{'https' if params.secure else 'http'}://{endpoint}"
+    secret = params.secretkey.get_secret_value() if params.secretkey else None
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=params.accesskey,
+        aws_secret_access_key=secret,
+        use_ssl=params.secure,
+        verify=not params.skipverify,
+        config=config,
+    )
+
+
+def _even_ranges(size: int, chunk: int) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges of about ``chunk`` bytes, none smaller, covering ``size``."""
+    count = max(1, size // chunk)
+    step = -(-size // count)
+    return [(start, min(start + step, size)) for start in range(0, size, step)]
+
+
+def _time(item: dict[str, Any]) -> float:
+    modified = item.get("LastModified")
+    return modified.timestamp() if modified is not None else time.time()
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
+        yield chunk

@@ -1,0 +1,183 @@
+"""Cloud storage emulators on loopback, started by the tests: moto's S3 server, Azurite, and
+the GCS emulator. Each runs once per session on a free port; tests keep apart by using buckets
+or containers of their own.
+
+Importing a fixture into a test module or conftest (``from emulators import moto_s3``) makes it
+available there. Without the emulator's package a test is skipped, or fails under CI, which
+installs them all (``.ci/run`` and the ``dev`` extra).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import httpx
+import pytest
+
+START_TIMEOUT = 30.0
+AZURITE_DIR_ENV = "DOCKYARD_AZURITE_DIR"
+"""Where ``npm install azurite`` put ``node_modules`` (``.ci/run`` sets it)."""
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+"""Azurite's well-known development key, public in its documentation."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _unavailable(what: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{what} is not installed; .ci/run installs it")
+    pytest.skip(f"{what} is not installed")
+
+
+def unique_bucket(prefix: str = "dockyard") -> str:
+    """A bucket or container name of one test: lower case, at most 63 characters."""
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+@dataclass
+class Emulator:
+    """A running emulator process tree; ``endpoint`` is its base URL."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    endpoint: str
+    log_path: Path
+
+    @classmethod
+    def start(cls, name: str, command: list[str], port: int, log_path: Path) -> Emulator:
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        emulator = cls(name, process, f"http://127.0.0.1:{port}", log_path)
+        emulator._wait_ready()
+        return emulator
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(self.endpoint, timeout=2)
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def log_tail(self, chars: int = 8000) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """moto's S3 server; any access key works, signatures are not checked."""
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        _unavailable("moto[server]")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    emulator = Emulator.start("moto S3", command, port, log)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """gcp-storage-emulator in memory; it takes any credentials."""
+    try:
+        import gcp_storage_emulator  # noqa: F401
+    except ImportError:
+        _unavailable("gcp-storage-emulator")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("gcs") / "gcs.log"
+    command = [
+        sys.executable,
+        "-m",
+        "gcp_storage_emulator",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--in-memory",
+    ]
+    emulator = Emulator.start("GCS emulator", command, port, log)
+    yield emulator
+    emulator.stop()
+
+
+def _azurite_binary() -> str | None:
+    directory = os.environ.get(AZURITE_DIR_ENV)
+    candidates = [Path(directory)] if directory else []
+    candidates.append(Path(__file__).resolve().parents[1] / ".ci" / "npm")
+    for base in candidates:
+        binary = base / "node_modules" / ".bin" / "azurite-blob"
+        if binary.exists():
+            return str(binary)
+    return shutil.which("azurite-blob")
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """Azurite's blob service in memory, with its well-known account (``AZURITE_ACCOUNT``)."""
+    binary = _azurite_binary()
+    if binary is None:
+        _unavailable("azurite (npm)")
+    port = _free_port()
+    root = tmp_path_factory.mktemp("azurite")
+    command = [
+        binary,
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--inMemoryPersistence",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--silent",
+        "--location",
+        str(root),
+    ]
+    emulator = Emulator.start("Azurite", command, port, root / "azurite.log")
+    emulator.endpoint = f"{emulator.endpoint}/{AZURITE_ACCOUNT}"
+    yield emulator
+    emulator.stop()
