@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dockyard import __version__
-from dockyard.cli import login, policy, projects, resources, serve, tag, users, writes
+from dockyard.cli import importimage, login, policy, projects, resources, serve, tag, users, writes
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -20,6 +20,7 @@ COMMAND_GROUPS: tuple[Register, ...] = (
     resources.register,
     writes.register,
     tag.register,
+    importimage.register,
 )
 """One ``register`` per command module; a new group is a module plus an entry here."""
 

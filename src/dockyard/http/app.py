@@ -31,6 +31,9 @@ from dockyard.http.middleware import AccessLogMiddleware
 from dockyard.http.resources.routes import resource_routes
 from dockyard.imagestreams.images import ImageObjectService
 from dockyard.imagestreams.streams import ImageStreamService
+from dockyard.imports.importer import Importer
+from dockyard.imports.pullthrough import PullThrough
+from dockyard.imports.upstreams import Upstreams
 from dockyard.metadata.engine import Database
 from dockyard.metadata.resources import ResourceStore
 from dockyard.registry.blobs import BlobService
@@ -53,6 +56,7 @@ class AppServices:
     authenticator: Authenticator
     imagestreams: ImageStreamService
     images: ImageObjectService
+    imports: Importer
     resources: ResourceStore
 
 
@@ -90,6 +94,8 @@ def create_app(settings: Settings) -> Starlette:
         authorizer = RegistryAuthorizer(db, policy)
         bearer = BearerTokens(db)
         await bearer.start()
+        imagestreams = ImageStreamService(db, registry_host(settings))
+        upstreams = Upstreams()
         app.state.services = AppServices(
             identities=identities,
             projects=ProjectService(db, policy, identities),
@@ -97,8 +103,9 @@ def create_app(settings: Settings) -> Starlette:
             authorizer=authorizer,
             bearer=bearer,
             authenticator=Authenticator(identities, bearer),
-            imagestreams=ImageStreamService(db, registry_host(settings)),
+            imagestreams=imagestreams,
             images=ImageObjectService(db, ctx.storage, registry_host(settings)),
+            imports=Importer(db, ctx.storage, upstreams, imagestreams),
             resources=ResourceStore(db),
         )
         # Webhooks: delivery from the change log, and pull events recorded into it.
@@ -106,7 +113,7 @@ def create_app(settings: Settings) -> Starlette:
         wake = notifier.wake if notifier is not None else None
         pulls = PullRecorder.from_settings(db, settings.notifications, on_flush=wake)
         router.services = Services(
-            blobs=BlobService(ctx),
+            blobs=BlobService(ctx, remote=PullThrough(db, ctx.storage, upstreams)),
             uploads=UploadService(ctx),
             images=ImageService(ctx),
             listing=ListingService(ctx),
@@ -127,6 +134,7 @@ def create_app(settings: Settings) -> Starlette:
                 await notifier.stop()
             if pulls is not None:
                 await pulls.stop()
+            await upstreams.aclose()
             await db.close()
 
     return Starlette(

@@ -49,8 +49,10 @@ async def record(
     subject_digest: str | None,
     annotations: dict[str, str],
     references: list[Reference],
+    managed: bool = True,
 ) -> None:
-    """Store an image once; pushing the same manifest again changes nothing."""
+    """Store an image once; pushing the same manifest again changes nothing. ``managed``:
+    pushed here, not imported from another registry."""
     # Share-locked: a collector deleting the row finishes first, and this then inserts anew.
     exists = await conn.execute(
         select(images.c.digest).where(images.c.digest == digest).with_for_update(read=True)
@@ -66,7 +68,7 @@ async def record(
             artifact_type=artifact_type,
             subject_digest=subject_digest,
             annotations=annotations,
-            managed=True,
+            managed=managed,
             created_at=time.time(),
         )
     )
@@ -216,6 +218,25 @@ async def first_repository(conn: AsyncConnection, digest: str) -> str | None:
         .join(repository_images, repository_images.c.repository_id == repositories.c.id)
         .where(repository_images.c.image_digest == digest)
         .order_by(repositories.c.name)
+        .limit(1)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def referenced_blob_size(conn: AsyncConnection, repository: str, digest: str) -> int | None:
+    """The size of a config or layer that an image of the repository names (pull-through may
+    serve it although it was never pushed here)."""
+    query = (
+        select(image_references.c.size)
+        .join(
+            repository_images, repository_images.c.image_digest == image_references.c.image_digest
+        )
+        .join(repositories, repositories.c.id == repository_images.c.repository_id)
+        .where(
+            repositories.c.name == repository,
+            image_references.c.digest == digest,
+            image_references.c.kind != "manifest",
+        )
         .limit(1)
     )
     return (await conn.execute(query)).scalar_one_or_none()

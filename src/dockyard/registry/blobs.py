@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from dockyard.errors import BlobUnknownError, UnsupportedError
 from dockyard.metadata import blobs as blob_rows, images as image_rows, repositories
@@ -23,9 +24,21 @@ def blob_path(digest: Digest) -> str:
     return paths.blob_data_path(digest.algorithm, digest.hex)
 
 
+class RemoteBlobs(Protocol):
+    """Blobs that images of a repository name but that were never pushed here (pull-through,
+    ``dockyard.imports``)."""
+
+    async def size(self, repository: str, digest: Digest) -> int | None: ...
+
+    async def fetch(self, repository: str, digest: Digest, offset: int) -> AsyncIterator[bytes]:
+        """The bytes from ``offset``; raises ``BlobUnknownError`` when no upstream has them."""
+        ...
+
+
 class BlobService:
-    def __init__(self, ctx: RegistryContext) -> None:
+    def __init__(self, ctx: RegistryContext, remote: RemoteBlobs | None = None) -> None:
         self.ctx = ctx
+        self.remote = remote
 
     async def stat(self, repository: str, digest: Digest) -> int:
         """The blob's size, if the repository may serve it (a layer link or one of its images)."""
@@ -35,6 +48,8 @@ class BlobService:
             if size is None:
                 image = await image_rows.in_repository(conn, repository, key)
                 size = image.size if image else None
+        if size is None and self.remote is not None:
+            size = await self.remote.size(repository, digest)
         if size is None:
             raise BlobUnknownError(detail={"digest": key})
         return size
@@ -44,6 +59,8 @@ class BlobService:
         try:
             chunks = await self.ctx.storage.reader(blob_path(digest), offset)
         except PathNotFoundError as exc:
+            if self.remote is not None:
+                return BlobContent(size, await self.remote.fetch(repository, digest, offset))
             raise BlobUnknownError(
                 "blob is recorded but missing from storage", detail={"digest": str(digest)}
             ) from exc

@@ -67,7 +67,7 @@ def _platform(descriptor: Descriptor) -> dict[str, Any] | None:
     return {key: value for key, value in found.items() if value is not None}
 
 
-def _references(manifest: ParsedManifest) -> list[image_rows.Reference]:
+def manifest_references(manifest: ParsedManifest) -> list[image_rows.Reference]:
     refs: list[image_rows.Reference] = []
     if manifest.config is not None:
         c = manifest.config
@@ -170,7 +170,7 @@ class ImageService:
                 artifact_type=manifest.artifact_type,
                 subject_digest=str(manifest.subject.digest) if manifest.subject else None,
                 annotations=dict(manifest.annotations),
-                references=_references(manifest),
+                references=manifest_references(manifest),
             )
             await image_rows.add_to_repository(conn, repository_id, key)
             tag = reference if isinstance(reference, str) else None

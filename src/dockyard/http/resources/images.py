@@ -8,7 +8,7 @@ stream's spec and status tag by tag.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 from starlette.requests import Request
@@ -24,8 +24,9 @@ from dockyard.http.resources.handlers import (
     respond,
 )
 from dockyard.http.resources.objects import JSON, ObjectBody
-from dockyard.imagestreams.spec import ImageStreamSpec
+from dockyard.imagestreams.spec import ImageStreamSpec, TagReference, parse_model
 from dockyard.imagestreams.streams import not_found, split_tag_name
+from dockyard.imports.importer import Importer
 from dockyard.metadata.engine import Database
 from dockyard.registry.reference import NAME_RE, TAG_RE
 
@@ -153,14 +154,38 @@ async def _create_tag(call: Call, body: ImageStreamTagBody) -> JSON:
             f'imagestreamtags.{GROUP} "{name}" already exists',
             {"name": name, "group": GROUP, "kind": "imagestreamtags"},
         )
-    return await call.streams.put_tag(call.project, name, as_json(body))
+    return await _external_tag(call, name, body) or await call.streams.put_tag(
+        call.project, name, as_json(body)
+    )
 
 
 async def _update_tag(call: Call, body: ImageStreamTagBody) -> JSON:
     """A stale ``resourceVersion`` is a conflict, as it is for the stream itself."""
-    return await call.streams.put_tag(
+    return await _external_tag(call, call.name, body) or await call.streams.put_tag(
         call.project, call.name, as_json(body), body.metadata.resource_version
     )
+
+
+async def _external_tag(call: Call, name: str, body: ImageStreamTagBody) -> JSON | None:
+    """A tag ``from`` a ``DockerImage`` is imported now (``dockyard tag --source=docker``)."""
+    source = (body.tag or {}).get("from")
+    if not isinstance(source, dict) or source.get("kind") != "DockerImage":
+        return None
+    stream, tag = split_tag_name(name)
+    reference = parse_model(
+        TagReference, {**(body.tag or {}), "name": tag}, "ImageStreamTag", name, "tag"
+    )
+    assert reference.from_ is not None
+    importer = cast(Importer, call.request.app.state.services.imports)
+    await importer.import_tag(
+        call.project,
+        stream,
+        tag,
+        reference.from_.name,
+        reference.importPolicy,
+        reference.referencePolicy,
+    )
+    return await call.streams.get_tag(call.project, name)
 
 
 IMAGE_STREAM_TAGS: Kind[JSON, ImageStreamTagBody] = Kind(

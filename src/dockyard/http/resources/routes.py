@@ -15,11 +15,16 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
-from dockyard.http.resources import access, actions, core, discovery, handlers, images
+from dockyard.http.resources import access, actions, core, discovery, handlers, images, imports
 from dockyard.http.resources.handlers import Kind
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-KINDS: tuple[Kind[Any, Any], ...] = (*access.KINDS, *images.KINDS, *core.KINDS)
+KINDS: tuple[Kind[Any, Any], ...] = (
+    *access.KINDS,
+    *images.KINDS,
+    *core.KINDS,
+    *imports.KINDS,
+)
 
 
 def resource_routes() -> list[BaseRoute]:

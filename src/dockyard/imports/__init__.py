@@ -1,0 +1,1 @@
+"""Images from other registries: the upstream client, import-image and pull-through."""

@@ -1,0 +1,187 @@
+"""Images from another registry: ImageStreamImport, ``dockyard import-image`` and pull-through.
+
+The upstream is Debian's ``docker-registry`` (Distribution 2.8) on plain HTTP, filled with
+skopeo from hand-made layouts; every digest is followed from the layout through the import
+and back out of Dockyard's ``/v2``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from distribution_helpers import get_manifest
+from images import Layout, make_layout
+
+if TYPE_CHECKING:
+    from conftest import RegistryProcess, Upstream
+    from integration.conftest import Skopeo
+
+pytestmark = pytest.mark.integration
+
+API = "/apis/image.openshift.io/v1"
+
+
+def new_project(client: httpx.Client) -> str:
+    name = f"imp-{uuid.uuid4().hex[:10]}"
+    response = client.post(
+        "/apis/project.openshift.io/v1/projectrequests",
+        json={
+            "kind": "ProjectRequest",
+            "apiVersion": "project.openshift.io/v1",
+            "metadata": {"name": name},
+        },
+    )
+    assert response.status_code in (200, 201), response.text
+    return name
+
+
+def image_import(
+    client: httpx.Client, project: str, stream: str, spec: dict[str, Any]
+) -> httpx.Response:
+    return client.post(
+        f"{API}/namespaces/{project}/imagestreamimports",
+        json={
+            "kind": "ImageStreamImport",
+            "apiVersion": "image.openshift.io/v1",
+            "metadata": {"name": stream},
+            "spec": spec,
+        },
+    )
+
+
+def one_image(source: str, tag: str = "", **policy: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"from": {"kind": "DockerImage", "name": source}}
+    if tag:
+        entry["to"] = {"name": tag}
+    if policy:
+        entry["importPolicy"] = policy
+    return entry
+
+
+def assert_pulls(client: httpx.Client, repository: str, tag: str, layout: Layout) -> None:
+    """Dockyard serves the tag's manifest and every blob of ``layout`` byte for byte."""
+    response = get_manifest(client, repository, tag)
+    assert response.status_code == 200, response.text
+    assert response.headers["docker-content-digest"] == layout.digest
+    for blob in layout.blobs.values():
+        got = client.get(f"/v2/{repository}/blobs/{blob.digest}")
+        assert got.status_code == 200, got.text
+        assert got.content == blob.data
+
+
+@pytest.fixture
+def api(shared_registry: RegistryProcess) -> Any:
+    with shared_registry.client(timeout=60) as client:
+        yield client
+
+
+def test_import_records_the_image_and_pull_through_mirrors_its_layers(
+    api: httpx.Client, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    layout = make_layout(tmp_path / "src", "1.0", layers=2)
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/app:1.0")
+    project = new_project(api)
+    source = f"{upstream.host}/team/app:1.0"
+
+    dry = image_import(
+        api, project, "app", {"import": False, "images": [one_image(source, insecure=True)]}
+    )
+    assert dry.status_code == 201, dry.text
+    result = dry.json()["status"]["images"][0]
+    assert result["status"]["status"] == "Success", result
+    assert result["image"]["metadata"]["name"] == layout.digest
+    assert result["tag"] == "1.0"
+    assert "import" not in dry.json()["status"]
+    assert get_manifest(api, f"{project}/app", "1.0").status_code == 404, (
+        "a dry run changes nothing"
+    )
+
+    done = image_import(
+        api, project, "app", {"import": True, "images": [one_image(source, insecure=True)]}
+    )
+    assert done.status_code == 201, done.text
+    stream = done.json()["status"]["import"]
+    assert stream["spec"]["tags"][0]["from"] == {"kind": "DockerImage", "name": source}
+    assert stream["status"]["tags"][0]["items"][0]["image"] == layout.digest
+    image = api.get(f"{API}/images/{layout.digest}").json()
+    assert "openshift.io/image.managed" not in image["metadata"]["annotations"]
+
+    assert_pulls(api, f"{project}/app", "1.0", layout)
+    upstream.stop()
+    assert_pulls(api, f"{project}/app", "1.0", layout)  # mirrored: the upstream is gone
+
+
+def test_import_of_an_index_preserved_or_one_platform(
+    api: httpx.Client, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    platforms = [("linux", "amd64"), ("linux", "arm64", "v8")]
+    layout = make_layout(tmp_path / "src", "multi", platforms=platforms)
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/multi:1", "--all")
+    project = new_project(api)
+    source = f"{upstream.host}/team/multi:1"
+
+    whole = image_import(
+        api,
+        project,
+        "multi",
+        {
+            "import": True,
+            "images": [one_image(source, "whole", insecure=True, importMode="PreserveOriginal")],
+        },
+    )
+    assert whole.status_code == 201, whole.text
+    item = whole.json()["status"]["images"][0]
+    assert item["image"]["metadata"]["name"] == layout.digest
+    assert {m["metadata"]["name"] for m in item["manifests"]} == {
+        image.manifest.digest for image in layout.images
+    }
+    assert_pulls(api, f"{project}/multi", "whole", layout)
+
+    legacy = image_import(
+        api, project, "multi", {"import": True, "images": [one_image(source, "one", insecure=True)]}
+    )
+    assert legacy.status_code == 201, legacy.text
+    chosen = legacy.json()["status"]["images"][0]["image"]["metadata"]["name"]
+    assert chosen in {image.manifest.digest for image in layout.images}
+    assert get_manifest(api, f"{project}/multi", "one").headers["docker-content-digest"] == chosen
+
+
+def test_import_failures_are_reported_per_image(api: httpx.Client, upstream: Upstream) -> None:
+    project = new_project(api)
+    missing = image_import(
+        api,
+        project,
+        "app",
+        {"import": True, "images": [one_image(f"{upstream.host}/team/nothing:1", insecure=True)]},
+    )
+    assert missing.status_code == 201, missing.text
+    status = missing.json()["status"]["images"][0]["status"]
+    assert status["status"] == "Failure"
+    assert status["reason"] == "NotFound"
+    assert "team/nothing" in status["message"]
+
+    secure = image_import(
+        api,
+        project,
+        "app",
+        {"import": True, "images": [one_image(f"{upstream.host}/team/nothing:1")]},
+    )
+    assert "--insecure" in secure.json()["status"]["images"][0]["status"]["message"]
+
+    for spec, field in [
+        (
+            {"images": [{"from": {"kind": "ImageStreamTag", "name": "a:b"}}]},
+            "spec.images[0].from.kind",
+        ),
+        ({"images": [one_image("UPPER/case:1")]}, "spec.images[0].from.name"),
+        ({"images": [], "bogus": 1}, "spec.bogus"),
+        ({}, "spec"),
+    ]:
+        refused = image_import(api, project, "app", spec)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["details"]["causes"][0]["field"] == field, refused.text
+    assert api.get(f"{API}/namespaces/{project}/imagestreams/app").status_code == 404
