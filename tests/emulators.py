@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -118,6 +118,21 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     emulator = Emulator.start("moto S3", command, port, log)
     yield emulator
     emulator.stop()
+
+
+def s3_client(moto: Emulator) -> Any:
+    """A boto3 client of moto's server, to look into buckets behind the driver's back."""
+    import boto3
+    import botocore.config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=moto.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=botocore.config.Config(s3={"addressing_style": "path"}),
+    )
 
 
 @pytest.fixture(scope="session")

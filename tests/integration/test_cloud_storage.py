@@ -1,0 +1,194 @@
+"""``dockyard serve`` with its blobs in S3 (moto's server): skopeo and podman push and pull,
+following the registry's 307 redirects to presigned URLs; with redirects disabled the registry
+streams blobs itself. Two workers serve each registry, so chunked uploads continue across
+processes through the multipart state kept in the bucket."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from distribution_helpers import with_digest
+from images import make_layout
+
+from emulators import Emulator, moto_s3, s3_client, unique_bucket
+
+if TYPE_CHECKING:
+    from conftest import RegistryFactory, RegistryProcess
+    from integration.conftest import Skopeo
+
+pytestmark = pytest.mark.integration
+__all__ = ["moto_s3"]
+
+MiB = 1 << 20
+CHUNK_SIZE = 5 * MiB
+
+
+def start_s3_registry(
+    registry_factory: RegistryFactory, moto: Emulator, *, redirect: bool
+) -> tuple[RegistryProcess, str]:
+    bucket = unique_bucket("registry")
+    env = {
+        "REGISTRY_STORAGE_S3_BUCKET": bucket,
+        "REGISTRY_STORAGE_S3_REGIONENDPOINT": moto.endpoint,
+        "REGISTRY_STORAGE_S3_ACCESSKEY": "testing",
+        "REGISTRY_STORAGE_S3_SECRETKEY": "testing",
+        "REGISTRY_STORAGE_S3_CHUNKSIZE": str(CHUNK_SIZE),
+        "REGISTRY_STORAGE_S3_ROOTDIRECTORY": "/dockyard",
+        "REGISTRY_STORAGE_REDIRECT_DISABLE": "false" if redirect else "true",
+    }
+    return registry_factory(env=env, workers=2), bucket
+
+
+def bucket_state(moto: Emulator, bucket: str) -> tuple[list[str], list[str]]:
+    """The keys in ``bucket`` and the keys of its unfinished multipart uploads."""
+    client = s3_client(moto)
+    keys = [
+        item["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for item in page.get("Contents", [])
+    ]
+    uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    return keys, [upload["Key"] for upload in uploads]
+
+
+def assert_only_committed_objects(moto: Emulator, bucket: str) -> None:
+    keys, uploads = bucket_state(moto, bucket)
+    assert keys and all(key.startswith("dockyard/") for key in keys)
+    assert not [key for key in keys if "@" in key], "a writer's state was left behind"
+    assert uploads == [], "a multipart upload was left open"
+
+
+@pytest.mark.parametrize("redirect", [True, False], ids=["redirect", "streamed"])
+def test_skopeo_push_and_pull_with_s3_storage(
+    registry_factory: RegistryFactory,
+    moto_s3: Emulator,
+    skopeo: Skopeo,
+    tmp_path: Path,
+    repository: str,
+    redirect: bool,
+) -> None:
+    registry, bucket = start_s3_registry(registry_factory, moto_s3, redirect=redirect)
+    # A layer of 12 MiB goes up in three multipart parts; the config as one small object.
+    layout = make_layout(tmp_path / "src", "v1", layers=2, layer_size=12 * MiB, seed=6)
+    target = f"docker://{registry.host}/{repository}:v1"
+
+    skopeo.copy(layout.ref, target)
+    skopeo.copy(target, f"oci:{tmp_path / 'back'}:v1")
+
+    for blob in layout.blobs.values():
+        back = tmp_path / "back" / "blobs" / "sha256" / blob.digest.split(":")[1]
+        assert back.read_bytes() == blob.data
+    assert_only_committed_objects(moto_s3, bucket)
+
+    with registry.client(timeout=60) as api:
+        big = max(layout.blobs.values(), key=lambda blob: blob.size)
+        response = api.get(f"/v2/{repository}/blobs/{big.digest}")
+        if redirect:
+            assert response.status_code == 307
+            assert response.headers["docker-content-digest"] == big.digest
+            location = response.headers["location"]
+            assert location.startswith(f"{moto_s3.endpoint}/{bucket}/dockyard/")
+            ranged = httpx.get(location, headers={"Range": "bytes=10-19"}, timeout=60)
+            assert ranged.status_code == 206
+            assert ranged.content == big.data[10:20]
+            assert httpx.get(location, timeout=60).content == big.data
+        else:
+            assert response.status_code == 200
+            assert response.content == big.data
+            ranged = api.get(
+                f"/v2/{repository}/blobs/{big.digest}", headers={"Range": "bytes=10-19"}
+            )
+            assert ranged.status_code == 206
+            assert ranged.content == big.data[10:20]
+
+
+def test_podman_push_and_pull_follow_redirects_to_s3(
+    registry_factory: RegistryFactory,
+    moto_s3: Emulator,
+    binary_path: Callable[[str], str],
+    tmp_path: Path,
+    repository: str,
+) -> None:
+    from integration.conftest import ContainersEnv
+
+    registry, bucket = start_s3_registry(registry_factory, moto_s3, redirect=True)
+    env = ContainersEnv(
+        tmp_path / "containers",
+        [registry.host],
+        podman=binary_path("podman"),
+        buildah=binary_path("buildah"),
+    )
+    puller: ContainersEnv | None = None
+    try:
+        env.login(registry.host, registry.auth)
+        payload = tmp_path / "payload.bin"
+        payload.write_bytes(os.urandom(7 * MiB))
+        container = env.buildah("from", "scratch").stdout.strip()
+        env.buildah("copy", container, str(payload), "/payload.bin")
+        env.buildah("commit", "-q", container, "localhost/s3-test:one")
+        destination = f"{registry.host}/{repository}:one"
+        digest_file = tmp_path / "digest"
+        env.podman(
+            "push",
+            "--tls-verify=false",
+            "--digestfile",
+            str(digest_file),
+            "localhost/s3-test:one",
+            f"docker://{destination}",
+        )
+
+        puller = env.sibling("puller")
+        puller.podman("pull", "--tls-verify=false", "--quiet", destination)
+        inspected: list[dict[str, Any]] = json.loads(
+            puller.podman("image", "inspect", destination).stdout
+        )
+        assert inspected[0]["Digest"] == digest_file.read_text().strip()
+        assert_only_committed_objects(moto_s3, bucket)
+    finally:
+        if puller is not None:
+            puller.cleanup()
+        env.cleanup()
+
+
+def test_chunked_upload_continues_across_workers_through_the_bucket(
+    registry_factory: RegistryFactory, moto_s3: Emulator, repository: str
+) -> None:
+    """Chunks smaller than a part: each request ends with the rest parked in the bucket, and
+    the next one, on either worker, picks it up."""
+    registry, bucket = start_s3_registry(registry_factory, moto_s3, redirect=True)
+    content = os.urandom(17 * MiB + 123)
+    digest = "sha256:" + hashlib.sha256(content).hexdigest()
+    step = 3 * MiB
+    with registry.client(timeout=60) as api:
+        response = api.post(f"/v2/{repository}/blobs/uploads/")
+        assert response.status_code == 202, response.text
+        location = response.headers["location"]
+        for start in range(0, len(content), step):
+            chunk = content[start : start + step]
+            response = api.patch(
+                location,
+                content=chunk,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{start}-{start + len(chunk) - 1}",
+                },
+            )
+            assert response.status_code == 202, response.text
+            assert response.headers["range"] == f"0-{start + len(chunk) - 1}"
+            location = response.headers["location"]
+        _, uploads = bucket_state(moto_s3, bucket)
+        assert len(uploads) == 1, "the parts go to one multipart upload"
+
+        response = api.put(with_digest(location, digest))
+        assert response.status_code == 201, response.text
+        response = api.get(f"/v2/{repository}/blobs/{digest}", follow_redirects=True)
+        assert response.status_code == 200
+        assert hashlib.sha256(response.content).hexdigest() == digest.split(":")[1]
+    assert_only_committed_objects(moto_s3, bucket)
