@@ -9,11 +9,16 @@ image stream through an ``ImageStreamImport``.
 
 Without ``--confirm`` nothing changes: the server reads the upstream and shows what it would
 import.
+
+``create secret docker-registry`` stores the credentials imports and pull-through use for an
+upstream: a ``kubernetes.io/dockerconfigjson`` secret in the project.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import sys
 
 from dockyard.cli import arguments, verbs
@@ -62,6 +67,24 @@ def register(commands: arguments.Subcommands) -> None:
     )
     verbs.add_namespace_flag(parser)
     parser.set_defaults(command=run_import)
+
+    secret = verbs.subcommands(commands, "create").add_parser(
+        "secret", help="create a secret", description="Create a secret."
+    )
+    kinds = secret.add_subparsers(title="types", metavar="TYPE", required=True)
+    pull = kinds.add_parser(
+        "docker-registry",
+        help="credentials for another registry, used by imports and pull-through",
+        description="Create a kubernetes.io/dockerconfigjson secret: credentials for importing"
+        " from another registry and pulling through from it.",
+    )
+    pull.add_argument("name", metavar="NAME")
+    pull.add_argument("--docker-server", required=True, metavar="HOST")
+    pull.add_argument("--docker-username", required=True, metavar="USER")
+    pull.add_argument("--docker-password", required=True, metavar="PASSWORD")
+    pull.add_argument("--docker-email", default="", metavar="EMAIL")
+    verbs.add_namespace_flag(pull)
+    pull.set_defaults(command=run_create_pull_secret)
 
 
 @command
@@ -177,3 +200,28 @@ def _report(stream: str, result: JSON, confirmed: bool) -> int:
             f" {', '.join(more)}"
         )
     return 1 if failed else 0
+
+
+@command
+def run_create_pull_secret(args: argparse.Namespace) -> int:
+    namespace = verbs.namespace_of(args)
+    pair = f"{args.docker_username}:{args.docker_password}".encode()
+    entry = {
+        "username": args.docker_username,
+        "password": args.docker_password,
+        "auth": base64.b64encode(pair).decode(),
+    }
+    if args.docker_email:
+        entry["email"] = args.docker_email
+    config = json.dumps({"auths": {args.docker_server: entry}}).encode()
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": args.name, "namespace": namespace},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(config).decode()},
+    }
+    with connect() as client:
+        client.post(f"/api/v1/namespaces/{segment(namespace)}/secrets", body)
+    print(f"secret/{args.name} created")
+    return 0
