@@ -120,6 +120,20 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     emulator.stop()
 
 
+def s3_params(moto: Emulator, **extra: object) -> dict[str, Any]:
+    """Driver parameters for a fresh bucket, absent until the driver creates it, under a root
+    directory, with the smallest part size S3 takes."""
+    return {
+        "bucket": unique_bucket(),
+        "regionendpoint": moto.endpoint,
+        "accesskey": "testing",
+        "secretkey": "testing",
+        "rootdirectory": "/registry/",
+        "chunksize": 5 * 1024 * 1024,
+        **extra,
+    }
+
+
 def s3_client(moto: Emulator) -> Any:
     """A boto3 client of moto's server, to look into buckets behind the driver's back."""
     import boto3

@@ -13,7 +13,7 @@ import pytest
 
 from dockyard.storage.driver import StorageDriver
 from dockyard.storage.factory import create_driver
-from emulators import Emulator, moto_s3, unique_bucket
+from emulators import moto_s3, s3_params
 
 __all__ = ["moto_s3"]
 
@@ -28,19 +28,6 @@ def _filesystem(request: pytest.FixtureRequest) -> StorageDriver:
 
 def _inmemory(request: pytest.FixtureRequest) -> StorageDriver:
     return create_driver("inmemory", {})
-
-
-def s3_params(moto: Emulator, **extra: object) -> dict[str, object]:
-    """A fresh bucket, absent until the driver creates it, under a root directory."""
-    return {
-        "bucket": unique_bucket(),
-        "regionendpoint": moto.endpoint,
-        "accesskey": "testing",
-        "secretkey": "testing",
-        "rootdirectory": "/registry/",
-        "chunksize": 5 * 1024 * 1024,
-        **extra,
-    }
 
 
 def _s3(request: pytest.FixtureRequest) -> StorageDriver:
