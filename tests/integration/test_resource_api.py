@@ -1289,6 +1289,9 @@ def test_openapi_describes_what_is_served(admin: httpx.Client, project: str) -> 
     admin.post("/apis/user.openshift.io/v1/groups", json={"metadata": {"name": f"g-{project}"}})
     accounts = f"/api/v1/namespaces/{project}/serviceaccounts"
     assert admin.post(accounts, json={"metadata": {"name": "robot"}}).status_code == 201
+    for stored in ("secrets", "configmaps"):
+        path = f"/api/v1/namespaces/{project}/{stored}"
+        assert admin.post(path, json={"metadata": {"name": "one"}}).status_code == 201
     cluster_bindings = admin.get("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings").json()
     values = {
         "imagestreams": "app",
@@ -1303,6 +1306,9 @@ def test_openapi_describes_what_is_served(admin: httpx.Client, project: str) -> 
         "clusterrolebindings": names(cluster_bindings)[0],
         "clusterroles": "registry-viewer",
         "serviceaccounts": "robot",
+        "secrets": "one",
+        "configmaps": "one",
+        "configs": "cluster",
     }
     for path, entry in document["paths"].items():
         concrete = path.replace("{namespace}", project)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 SETTINGS_FILE_ENV = "DOCKYARD_SETTINGS_FILE"
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 WORKER_APP = "dockyard.cli.serve:create_worker_app"
 BACKLOG = 2048
 KEEP_ALIVE_SECONDS = 75
@@ -92,10 +93,13 @@ def run(args: argparse.Namespace) -> int:
 
     from dockyard.auth.bootstrap import bootstrap
     from dockyard.metadata.engine import migrate
+    from dockyard.operator.reconciler import seed
 
     try:
         migrate(settings.database.url)
         admin_password = bootstrap(settings.database.url)
+        # From the first start on, the cluster Config says how many workers run.
+        settings = settings.model_copy(update={"workers": seed(settings)})
     except Exception:
         logger.error("cannot prepare the database", exc_info=True)
         return 1
@@ -142,6 +146,7 @@ def _supervise(settings: Settings, listener: socket.socket) -> int:
     settings_file = _write_settings_file(settings)
     try:
         os.environ[SETTINGS_FILE_ENV] = str(settings_file)  # spawned workers inherit it
+        os.environ[MULTIPROCESS_ENV] = str(_metrics_dir(settings))
         config = Config(
             WORKER_APP,
             factory=True,
@@ -166,6 +171,7 @@ def _supervise(settings: Settings, listener: socket.socket) -> int:
         supervisor.run()
     finally:
         os.environ.pop(SETTINGS_FILE_ENV, None)
+        os.environ.pop(MULTIPROCESS_ENV, None)
         settings_file.unlink()
     if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
         logger.error("a worker failed to start; see the lines above")
@@ -183,6 +189,15 @@ def _write_settings_file(settings: Settings) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(dump_settings(settings))
+    return path
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    """``<data_dir>/metrics``, emptied: where the workers' Prometheus samples meet."""
+    path = settings.data_dir / "metrics"
+    path.mkdir(mode=0o700, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
     return path
 
 

@@ -82,8 +82,11 @@ class ResourceType:
         return f"{self.resource}.{self.group}" if self.group else self.resource
 
 
-Build = Callable[[JSON | None], JSON]
-"""Given the current object (None: there is none), the new body; may raise to refuse."""
+SECRET = ResourceType("", "Secret", "secrets", namespaced=True)
+CONFIG_MAP = ResourceType("", "ConfigMap", "configmaps", namespaced=True)
+
+Build = Callable[[JSON], JSON]
+"""Given the current object, the new body; may raise to refuse."""
 
 
 def _timestamp(seconds: float) -> str:
@@ -105,6 +108,14 @@ def render(kind: ResourceType, row: Any) -> JSON:
     )
     metadata.update({key: kept[key] for key in OBJECT_METADATA if kept.get(key)})
     return {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": metadata, **body}
+
+
+def body_of(obj: JSON) -> JSON:
+    """What ``render`` made an object from: its fields, with only the client's metadata."""
+    body = {key: value for key, value in obj.items() if key not in ("kind", "apiVersion")}
+    metadata = body.pop("metadata", None) or {}
+    kept = {key: metadata[key] for key in OBJECT_METADATA if metadata.get(key)}
+    return {**body, "metadata": kept} if kept else body
 
 
 def _spec_of(body: JSON) -> JSON:

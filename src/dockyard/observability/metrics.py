@@ -1,13 +1,15 @@
 """Every Prometheus metric of the project, defined once: ``dockyard_<subsystem>_<name>_<unit>``.
 
-They live in ``prometheus_client``'s default registry, next to its process metrics. With several
-workers, each process counts its own; a webhook endpoint's delivery runs in one process at a
-time, so its counters move in whichever process holds the endpoint's lease.
+They live in ``prometheus_client``'s default registry, next to its process metrics. Under
+``dockyard serve`` every worker also writes its samples to ``PROMETHEUS_MULTIPROC_DIR`` and the
+metrics endpoint adds them up, so a scrape sees the whole registry whichever worker answers it.
+A webhook endpoint's delivery runs in one process at a time, so its counters move in whichever
+process holds the endpoint's lease.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Summary
 
 NOTIFICATIONS_EVENTS = Counter(
     "dockyard_notifications_events_total",
@@ -24,4 +26,64 @@ NOTIFICATIONS_ERRORS = Counter(
     "dockyard_notifications_errors_total",
     "Failed delivery attempts to a webhook endpoint: an error status, a timeout or no connection.",
     ["endpoint"],
+)
+
+# OpenShift's registry families (``pkg/dockerregistry/server/metrics/prometheus.go``), so its
+# dashboards and alerts work unchanged. Summaries carry no quantiles: with several worker
+# processes only counts and sums can be added up.
+HTTP_IN_FLIGHT = Gauge(
+    "imageregistry_http_in_flight_requests",
+    "Requests being served right now.",
+    multiprocess_mode="livesum",
+)
+HTTP_REQUESTS = Counter(
+    "imageregistry_http_requests_total",
+    "Requests answered, by status code and method.",
+    ["code", "method"],
+)
+HTTP_DURATION = Summary(
+    "imageregistry_http_request_duration_seconds",
+    "Time from the request's arrival to the end of its response.",
+    ["method"],
+)
+HTTP_REQUEST_SIZE = Summary(
+    "imageregistry_http_request_size_bytes", "Bytes of request bodies received."
+)
+HTTP_RESPONSE_SIZE = Summary(
+    "imageregistry_http_response_size_bytes", "Bytes of response bodies sent."
+)
+HTTP_TIME_TO_HEADER = Summary(
+    "imageregistry_http_time_to_write_header_seconds",
+    "Time from the request's arrival to its response's status line.",
+)
+STORAGE_DURATION = Summary(
+    "imageregistry_storage_duration_seconds",
+    "Time spent in storage driver calls, by operation.",
+    ["operation"],
+)
+STORAGE_ERRORS = Counter(
+    "imageregistry_storage_errors_total",
+    "Storage driver calls that failed, by operation and error.",
+    ["operation", "code"],
+)
+DIGEST_CACHE_REQUESTS = Counter(
+    "imageregistry_digest_cache_requests_total",
+    "Lookups of the blob descriptor cache, by result (Hit or Miss).",
+    ["type"],
+)
+DIGEST_CACHE_SCOPED_REQUESTS = Counter(
+    "imageregistry_digest_cache_scoped_requests_total",
+    "Lookups of the repository-scoped blob descriptor cache, by result (Hit or Miss).",
+    ["type"],
+)
+BUILD_INFO = Gauge(
+    "imageregistry_build_info",
+    "1, labelled with the version of the running registry.",
+    ["major", "minor", "gitCommit", "gitVersion"],
+    multiprocess_mode="max",
+)
+REMOVED = Gauge(
+    "imageregistry_removed",
+    "1 while the Config's managementState is Removed (the ImageRegistryRemoved alert).",
+    multiprocess_mode="livemax",
 )

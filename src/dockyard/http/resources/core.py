@@ -15,13 +15,10 @@ from typing import Any
 
 from pydantic import Field
 
-from dockyard.http.resources.handlers import CORE_GROUP
 from dockyard.http.resources.objects import JSON, ObjectBody
 from dockyard.http.resources.stored import StoredKind, kind_of, refuse
-from dockyard.metadata.resources import ResourceType
+from dockyard.metadata.resources import CONFIG_MAP, SECRET
 
-SECRET = ResourceType(CORE_GROUP, "Secret", "secrets", namespaced=True)
-CONFIG_MAP = ResourceType(CORE_GROUP, "ConfigMap", "configmaps", namespaced=True)
 _KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 

@@ -15,7 +15,16 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
-from dockyard.http.resources import access, actions, core, discovery, handlers, images, imports
+from dockyard.http.resources import (
+    access,
+    actions,
+    core,
+    discovery,
+    handlers,
+    images,
+    imports,
+    operator,
+)
 from dockyard.http.resources.handlers import Kind
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -24,6 +33,7 @@ KINDS: tuple[Kind[Any, Any], ...] = (
     *images.KINDS,
     *core.KINDS,
     *imports.KINDS,
+    *operator.KINDS,
 )
 
 

@@ -1,0 +1,306 @@
+"""The cluster Config, changed through the API and observed from outside on a real server.
+
+Defaults on first start; validation (422 naming the field, nothing changed); Removed stops
+``/v2`` (503) while the resource API stays up, and Managed brings it back; readOnly refuses
+pushes and deletes on every worker while pulls go on; request limits answer a burst with 429
+and ``Retry-After``; status conditions say what storage lacks; the CLI patches and prints it.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from access_helpers import DockyardCLI, module_registry
+from distribution_helpers import assert_error, push_image, unique_repo
+from test_resource_api import MERGE, assert_status
+
+if TYPE_CHECKING:
+    from conftest import NewDatabase, RegistryFactory, RegistryProcess
+
+pytestmark = pytest.mark.integration
+
+CONFIG = "/apis/imageregistry.operator.openshift.io/v1/configs/cluster"
+APPLY_DEADLINE = 3.0
+"""A Config change reaches every worker within a second; some slack for a busy machine."""
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    new_database: NewDatabase,
+) -> Iterator[RegistryProcess]:
+    root = tmp_path_factory.mktemp("operator-config")
+    with module_registry(request.config, root, new_database(root)) as registry:
+        yield registry
+
+
+@pytest.fixture
+def admin(server: RegistryProcess) -> Iterator[httpx.Client]:
+    with server.client(timeout=60) as client:
+        yield client
+        # Each test leaves the registry as it found it, applied by every worker.
+        before = client.get(CONFIG).json()["metadata"]["generation"]
+        reset = {"managementState": "Managed", "readOnly": False, "requests": None}
+        if patch_config(client, reset).json()["metadata"]["generation"] != before:
+            time.sleep(1.5)
+
+
+def patch_config(client: httpx.Client, spec: dict[str, Any]) -> httpx.Response:
+    return client.patch(CONFIG, json={"spec": spec}, headers={"content-type": MERGE})
+
+
+def eventually(check: Callable[[], Any], deadline: float = APPLY_DEADLINE) -> Any:
+    """``check()``'s first truthy result within the deadline."""
+    end = time.monotonic() + deadline
+    while True:
+        found = check()
+        if found or time.monotonic() > end:
+            assert found, f"not within {deadline}s"
+            return found
+        time.sleep(0.1)
+
+
+def condition(client: httpx.Client, kind: str) -> dict[str, Any]:
+    conditions = client.get(CONFIG).json().get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+def test_created_with_defaults_on_first_start(admin: httpx.Client) -> None:
+    config = admin.get(CONFIG).json()
+    assert config["kind"] == "Config"
+    assert config["apiVersion"] == "imageregistry.operator.openshift.io/v1"
+    spec = config["spec"]
+    assert spec["managementState"] == "Managed"
+    assert len(spec["httpSecret"]) >= 16
+    assert spec["storage"] == {"pvc": {"claim": "image-registry-storage"}, "managementState": ""}
+    assert spec["replicas"] == 2 and spec["rolloutStrategy"] == "RollingUpdate"
+    assert spec["readOnly"] is False
+    available = eventually(lambda: condition(admin, "Available"))
+    assert available["status"] == "True" and available["reason"] == "Ready"
+    assert condition(admin, "StorageExists")["status"] == "True"
+    assert condition(admin, "Degraded")["status"] == "False"
+    status = admin.get(CONFIG).json()["status"]
+    assert status["observedGeneration"] == config["metadata"]["generation"]
+    assert status["readyReplicas"] == 2
+    listed = admin.get("/apis/imageregistry.operator.openshift.io/v1/configs").json()
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["cluster"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"requests": {"read": {"maxRunning": -1}}}, "spec.requests.read.maxRunning"),
+        ({"requests": {"write": {"maxInQueue": -5}}}, "spec.requests.write.maxInQueue"),
+        ({"requests": {"write": {"maxWaitInQueue": "soon"}}}, "spec.requests.write.maxWaitInQueue"),
+        ({"rolloutStrategy": "AllAtOnce"}, "spec.rolloutStrategy"),
+        ({"managementState": "Gone"}, "spec.managementState"),
+        ({"storage": {"s3": {"bucket": "b"}}}, "spec.storage"),
+        ({"storage": {"pvc": None, "emptyDir": {}}}, "spec.replicas"),
+        ({"replicas": 0}, "spec.replicas"),
+        ({"readOnly": "yes"}, "spec.readOnly"),
+        ({"raedOnly": True}, "spec.raedOnly"),
+        ({"routes": [{"name": "a"}, {"name": "a"}]}, "spec.routes[1].name"),
+    ],
+)
+def test_bad_specs_are_422_naming_the_field(
+    admin: httpx.Client, spec: dict[str, Any], field: str
+) -> None:
+    before = admin.get(CONFIG).json()
+    response = patch_config(admin, spec)
+    status = assert_status(response, 422, "Invalid")
+    assert field in [cause["field"] for cause in status["details"]["causes"]], status
+    after = admin.get(CONFIG).json()
+    assert after["spec"] == before["spec"]
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+def test_only_cluster_and_no_delete(admin: httpx.Client) -> None:
+    other = admin.post(
+        "/apis/imageregistry.operator.openshift.io/v1/configs", json={"metadata": {"name": "x"}}
+    )
+    assert_status(other, 422, "Invalid")
+    assert_status(admin.delete(CONFIG), 405, "MethodNotAllowed")
+
+
+def test_status_is_the_operators(admin: httpx.Client) -> None:
+    before = admin.get(CONFIG).json()
+    response = admin.patch(
+        CONFIG, json={"status": {"readyReplicas": 99}}, headers={"content-type": MERGE}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"]["readyReplicas"] == before["status"]["readyReplicas"]
+
+
+def test_removed_stops_serving_and_managed_restarts_it(
+    server: RegistryProcess, admin: httpx.Client
+) -> None:
+    repo = unique_repo("removed")
+    image = push_image(admin, repo, "v1")
+    response = patch_config(admin, {"managementState": "Removed"})
+    assert response.status_code == 200, response.text
+    assert response.json()["metadata"]["generation"] >= 2
+
+    def all_removed() -> bool:
+        answers = [admin.get(f"/v2/{repo}/manifests/v1") for _ in range(6)]
+        return all(r.status_code == 503 for r in answers)
+
+    eventually(all_removed)
+    refused = admin.get("/v2/")
+    assert_error(refused, 503, "UNAVAILABLE")
+    assert "managementState" in refused.json()["errors"][0]["message"]
+    assert admin.get(CONFIG).status_code == 200  # the resource API stays up
+    removed = eventually(lambda: condition(admin, "Removed").get("status") == "True")
+    assert removed
+    assert condition(admin, "Available")["reason"] == "Removed"
+
+    assert patch_config(admin, {"managementState": "Managed"}).status_code == 200
+    eventually(
+        lambda: all(
+            admin.get(f"/v2/{repo}/manifests/{image.digest}").status_code == 200 for _ in range(6)
+        )
+    )
+    eventually(lambda: condition(admin, "Removed").get("status") == "False")
+
+
+def test_read_only_refuses_writes_on_every_worker_and_pulls_go_on(
+    admin: httpx.Client,
+) -> None:
+    repo = unique_repo("readonly")
+    image = push_image(admin, repo, "v1")
+    assert patch_config(admin, {"readOnly": True}).status_code == 200
+
+    def all_refused() -> bool:
+        answers = [admin.post(f"/v2/{repo}/blobs/uploads/") for _ in range(6)]
+        return all(r.status_code == 405 for r in answers)
+
+    eventually(all_refused)
+    refused = admin.post(f"/v2/{repo}/blobs/uploads/")
+    assert_error(refused, 405, "UNSUPPORTED")
+    assert "read-only" in refused.json()["errors"][0]["message"]
+    assert_error(admin.delete(f"/v2/{repo}/manifests/{image.digest}"), 405, "UNSUPPORTED")
+    assert_error(admin.put(f"/v2/{repo}/manifests/v2", content=image.manifest), 405, "UNSUPPORTED")
+    for _ in range(4):
+        assert admin.get(f"/v2/{repo}/manifests/v1").status_code == 200
+        assert admin.head(f"/v2/{repo}/manifests/v1").status_code == 200
+    assert admin.get(f"/v2/{repo}/tags/list").json()["tags"] == ["v1"]
+
+    assert patch_config(admin, {"readOnly": False}).status_code == 200
+    eventually(
+        lambda: all(admin.post(f"/v2/{repo}/blobs/uploads/").status_code == 202 for _ in range(6))
+    )
+    push_image(admin, repo, "v2")
+
+
+def test_status_says_what_storage_lacks(admin: httpx.Client) -> None:
+    secrets = "/api/v1/namespaces/openshift-image-registry/secrets"
+    response = patch_config(admin, {"storage": {"pvc": None, "s3": {"bucket": ""}}})
+    assert response.status_code == 200, response.text
+    try:
+        exists = eventually(lambda: condition(admin, "StorageExists").get("status") == "False")
+        assert exists
+        message = condition(admin, "StorageExists")["message"]
+        assert "spec.storage.s3.bucket" in message
+        assert condition(admin, "Degraded")["status"] == "True"
+
+        assert patch_config(admin, {"storage": {"s3": {"bucket": "images"}}}).status_code == 200
+        eventually(lambda: condition(admin, "StorageExists").get("reason") == "MissingCredentials")
+        message = condition(admin, "StorageExists")["message"]
+        assert "image-registry-private-configuration-user" in message
+        assert "REGISTRY_STORAGE_S3_ACCESSKEY" in message
+
+        key = base64.b64encode(b"AKIAEXAMPLE").decode()
+        secret = {
+            "metadata": {"name": "image-registry-private-configuration-user"},
+            "data": {"REGISTRY_STORAGE_S3_ACCESSKEY": key},
+        }
+        assert admin.post(secrets, json=secret).status_code == 201
+        eventually(lambda: "lacks" in condition(admin, "StorageExists")["message"], 10)
+        assert "REGISTRY_STORAGE_S3_SECRETKEY" in condition(admin, "StorageExists")["message"]
+        assert "REGISTRY_STORAGE_S3_ACCESSKEY" not in condition(admin, "StorageExists")["message"]
+        # The registry keeps serving what it runs while the Config asks for what it lacks.
+        assert admin.get("/v2/").status_code == 200
+    finally:
+        admin.delete(f"{secrets}/image-registry-private-configuration-user")
+        patch_config(admin, {"storage": {"s3": None, "pvc": {"claim": "image-registry-storage"}}})
+    eventually(lambda: condition(admin, "StorageExists").get("status") == "True")
+
+
+def test_cli_patches_and_prints_the_config(server: RegistryProcess, tmp_path: Path) -> None:
+    cli = DockyardCLI(tmp_path / "cli" / "config.yml", tmp_path / "home")
+    assert server.admin_password is not None
+    cli.login(server.url, "admin", server.admin_password)
+    patched = cli.run(
+        "patch",
+        "configs.imageregistry.operator.openshift.io/cluster",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec": {"logLevel": "Debug"}}',
+    )
+    assert "cluster" in patched.stdout
+    printed = cli.run("get", "config", "cluster", "-o", "yaml").stdout
+    assert "logLevel: Debug" in printed and "kind: Config" in printed
+    cli.run(
+        "patch",
+        "configs.imageregistry.operator.openshift.io/cluster",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec": {"logLevel": "Normal"}}',
+    )
+
+
+def test_request_limits_answer_a_burst_with_429(registry_factory: RegistryFactory) -> None:
+    server = registry_factory(workers=1)
+    repo = unique_repo("limits")
+    with server.client(timeout=60) as client:
+        image = push_image(client, repo, "v1")
+        spec = {"requests": {"write": {"maxRunning": 1, "maxInQueue": 1, "maxWaitInQueue": "1s"}}}
+        assert patch_config(client, spec).status_code == 200
+        eventually(
+            lambda: (
+                client.get(CONFIG).json()["metadata"]["resourceVersion"]
+                and condition(client, "Available").get("status") == "True"
+            )
+        )
+        time.sleep(1.0)  # the worker polls the Config twice a second
+        location = client.post(f"/v2/{repo}/blobs/uploads/").headers["location"]
+        release = threading.Event()
+
+        def slow_body() -> Iterator[bytes]:
+            yield b"x" * 1024
+            release.wait(20)
+            yield b"y" * 1024
+
+        def hold() -> int:
+            headers = {"content-type": "application/octet-stream"}
+            return client.patch(location, content=slow_body(), headers=headers).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            holder = pool.submit(hold)
+            time.sleep(0.5)
+            started = time.monotonic()
+            burst = list(pool.map(lambda _: client.post(f"/v2/{repo}/blobs/uploads/"), range(10)))
+            waited = time.monotonic() - started
+            # reads have limits of their own, none here: pulls go on
+            assert client.get(f"/v2/{repo}/manifests/v1").status_code == 200
+            release.set()
+            assert holder.result() == 202
+        refused = [r for r in burst if r.status_code == 429]
+        assert len(refused) >= 9, [r.status_code for r in burst]
+        assert_error(refused[0], 429, "TOOMANYREQUESTS")
+        assert refused[0].headers["retry-after"] == "1"
+        assert "spec.requests.write" in refused[0].json()["errors"][0]["message"]
+        assert waited < 5
+        # the slot is free again
+        assert client.post(f"/v2/{repo}/blobs/uploads/").status_code == 202
+        assert client.get(f"/v2/{repo}/manifests/{image.digest}").status_code == 200
