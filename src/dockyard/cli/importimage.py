@@ -111,14 +111,28 @@ def run_import(args: argparse.Namespace) -> int:
                 "importPolicy": policy,
                 "referencePolicy": reference_policy,
             }
-        else:
-            source = args.source or _spec_source(client, namespace, stream, tag or "latest")
+        elif args.source:
             spec["images"] = [
                 {
-                    "from": {"kind": "DockerImage", "name": source},
-                    "to": {"name": tag or _tag_of(source)},
+                    "from": {"kind": "DockerImage", "name": args.source},
+                    "to": {"name": tag or _tag_of(args.source)},
                     "importPolicy": policy,
                     "referencePolicy": reference_policy,
+                }
+            ]
+        else:  # again, as the spec tag says, with the flags given added
+            entry = _spec_tag(client, namespace, stream, tag or "latest")
+            kept = entry.get("importPolicy") or {}
+            spec["images"] = [
+                {
+                    "from": entry["from"],
+                    "to": {"name": entry["name"]},
+                    "importPolicy": {
+                        **kept,
+                        "insecure": args.insecure or bool(kept.get("insecure")),
+                        "scheduled": args.scheduled or bool(kept.get("scheduled")),
+                    },
+                    "referencePolicy": entry.get("referencePolicy") or reference_policy,
                 }
             ]
         body = {
@@ -144,8 +158,8 @@ def _tag_of(source: str) -> str:
     return tail if colon and "/" not in tail else "latest"
 
 
-def _spec_source(client: Client, namespace: str, stream: str, tag: str) -> str:
-    """Where the stream's spec says the tag comes from, for importing it again."""
+def _spec_tag(client: Client, namespace: str, stream: str, tag: str) -> JSON:
+    """The stream's spec tag, when it comes from another registry: to import it again."""
     response = client.send("GET", f"{API}/namespaces/{segment(namespace)}/imagestreams/{stream}")
     if response.status_code == 404:
         raise CommandError(
@@ -153,9 +167,9 @@ def _spec_source(client: Client, namespace: str, stream: str, tag: str) -> str:
         )
     tags = response.json().get("spec", {}).get("tags", []) if not response.is_error else []
     for entry in tags:
-        source = entry.get("from") or {}
-        if entry.get("name") == tag and source.get("kind") == "DockerImage":
-            return str(source["name"])
+        if entry.get("name") == tag and (entry.get("from") or {}).get("kind") == "DockerImage":
+            found: JSON = entry
+            return found
     raise CommandError(
         f'error: tag "{tag}" of "{stream}" does not come from another registry; give --from=IMAGE'
     )

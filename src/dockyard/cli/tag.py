@@ -70,6 +70,14 @@ def register(commands: arguments.Subcommands) -> None:
         "--alias", action="store_true", help="DEST follows SOURCE when it moves (same stream)"
     )
     tag.add_argument("-d", "--delete", action="store_true", help="delete the tags given")
+    tag.add_argument(
+        "--insecure",
+        action="store_true",
+        help="an external SOURCE may be on plain HTTP or have an untrusted certificate",
+    )
+    tag.add_argument(
+        "--scheduled", action="store_true", help="re-import an external SOURCE periodically"
+    )
     tag.set_defaults(command=run_tag)
 
 
@@ -130,19 +138,24 @@ def tag_path(namespace: str, name: str = "") -> str:
     return f"{base}/{segment(name)}" if name else base
 
 
-def tag_body(destination: StreamRef, source: JSON) -> JSON:
+def tag_body(destination: StreamRef, source: JSON, policy: JSON | None = None) -> JSON:
+    tag: JSON = {"name": destination.tag, "from": source}
+    if policy:
+        tag["importPolicy"] = policy
     return {
         "kind": "ImageStreamTag",
         "apiVersion": API_VERSION,
         "metadata": {"name": destination.name, "namespace": destination.namespace},
-        "tag": {"name": destination.tag, "from": source},
+        "tag": tag,
     }
 
 
-def set_tag(client: Client, destination: StreamRef, source: JSON) -> None:
+def set_tag(
+    client: Client, destination: StreamRef, source: JSON, policy: JSON | None = None
+) -> None:
     """PUT the tag; a server without the stream or tag yet takes a POST (``oc tag`` does
-    the same)."""
-    body = tag_body(destination, source)
+    the same). ``policy``: the import policy of an external source."""
+    body = tag_body(destination, source, policy)
     response = client.send("PUT", tag_path(destination.namespace, destination.name), body=body)
     if response.status_code in (404, 405):
         client.post(tag_path(destination.namespace), body)
@@ -209,8 +222,9 @@ def run_tag(args: argparse.Namespace) -> int:
                 raise CommandError("error: cannot set alias across different Image Streams")
             source: JSON = {"kind": kind, "name": words[0]}
             shown = words[0]
+            policy = {"insecure": args.insecure, "scheduled": args.scheduled}
             for destination in destinations:
-                set_tag(client, destination, source)
+                set_tag(client, destination, source, policy)
                 print(f"Tag {destination.shown(current)} set to {shown}.")
             return 0
         ref = parse_ref(words[0], namespace, "source")

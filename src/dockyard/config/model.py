@@ -400,6 +400,14 @@ class NotificationsSettings(Section):
         return any(action not in endpoint.ignore.actions for endpoint in self.enabled)
 
 
+class ImportSettings(Section):
+    """Images from other registries (``dockyard.imports``): how many tags an import of a
+    whole repository takes (the rest are reported), and how often scheduled tags re-import."""
+
+    maxtags: int = Field(default=50, ge=1)
+    scheduledinterval: Duration = 900.0
+
+
 class Settings(Section):
     version: Literal["0.1"] = "0.1"
     data_dir: Path
@@ -409,6 +417,7 @@ class Settings(Section):
     database: DatabaseSettings
     workers: int = Field(default_factory=lambda: _available_cpus(), ge=1)
     notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -31,6 +31,7 @@ from dockyard.http.middleware import AccessLogMiddleware
 from dockyard.http.resources.routes import resource_routes
 from dockyard.imagestreams.images import ImageObjectService
 from dockyard.imagestreams.streams import ImageStreamService
+from dockyard.imports.credentials import PullSecrets
 from dockyard.imports.importer import Importer
 from dockyard.imports.pullthrough import PullThrough
 from dockyard.imports.upstreams import Upstreams
@@ -95,7 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         bearer = BearerTokens(db)
         await bearer.start()
         imagestreams = ImageStreamService(db, registry_host(settings))
-        upstreams = Upstreams()
+        upstreams = Upstreams(PullSecrets(ResourceStore(db)))
         app.state.services = AppServices(
             identities=identities,
             projects=ProjectService(db, policy, identities),
@@ -105,7 +106,7 @@ def create_app(settings: Settings) -> Starlette:
             authenticator=Authenticator(identities, bearer),
             imagestreams=imagestreams,
             images=ImageObjectService(db, ctx.storage, registry_host(settings)),
-            imports=Importer(db, ctx.storage, upstreams, imagestreams),
+            imports=Importer(db, ctx.storage, upstreams, imagestreams, settings.imports.maxtags),
             resources=ResourceStore(db),
         )
         # Webhooks: delivery from the change log, and pull events recorded into it.
