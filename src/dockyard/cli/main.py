@@ -7,7 +7,18 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dockyard import __version__
-from dockyard.cli import importimage, login, policy, projects, resources, serve, tag, users, writes
+from dockyard.cli import (
+    importimage,
+    login,
+    policy,
+    projects,
+    prune,
+    resources,
+    serve,
+    tag,
+    users,
+    writes,
+)
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -21,6 +32,7 @@ COMMAND_GROUPS: tuple[Register, ...] = (
     writes.register,
     tag.register,
     importimage.register,
+    prune.register,
 )
 """One ``register`` per command module; a new group is a module plus an entry here."""
 

@@ -408,6 +408,15 @@ class ImportSettings(Section):
     scheduledinterval: Duration = 900.0
 
 
+class GCSettings(Section):
+    """Online garbage collection (``dockyard.pruning``): how often, and how long a blob or
+    manifest that nothing references is left alone (an upload waiting for its manifest)."""
+
+    disabled: bool = False
+    interval: Duration = 600.0
+    graceperiod: Duration = 3600.0
+
+
 class Settings(Section):
     version: Literal["0.1"] = "0.1"
     data_dir: Path
@@ -417,6 +426,7 @@ class Settings(Section):
     database: DatabaseSettings
     workers: int = Field(default_factory=lambda: _available_cpus(), ge=1)
     notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)
+    gc: GCSettings = Field(default_factory=GCSettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
 
     @model_validator(mode="before")

@@ -28,6 +28,7 @@ from dockyard.http.distribution.call import Services
 from dockyard.http.distribution.routes import DistributionRouter
 from dockyard.http.errors import handle_registry_error, handle_status_error, handle_unexpected
 from dockyard.http.middleware import AccessLogMiddleware
+from dockyard.http.pruning import pruning_routes, start_pruning
 from dockyard.http.resources.routes import resource_routes
 from dockyard.imagestreams.images import ImageObjectService
 from dockyard.imagestreams.streams import ImageStreamService
@@ -128,9 +129,12 @@ def create_app(settings: Settings) -> Starlette:
             await notifier.start()
         if pulls is not None:
             pulls.start()
+        collector = start_pruning(app, db, ctx.storage, settings)
         try:
             yield
         finally:
+            if collector is not None:
+                await collector.stop()
             if notifier is not None:
                 await notifier.stop()
             if pulls is not None:
@@ -145,6 +149,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/oauth/token", oauth_token, methods=["POST"]),
             Route("/oauth/revoke", oauth_revoke, methods=["POST"]),
             *resource_routes(),
+            *pruning_routes(),
             Route("/healthz", healthz),
             Route("/readyz", healthz),
         ],

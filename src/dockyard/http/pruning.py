@@ -1,0 +1,179 @@
+"""The pruning endpoints under ``/extensions/v2``, which ``dockyard adm prune`` and ``adm top``
+call: the CLI is a client of these, as ``oc adm prune`` is of the registry's and API's.
+
+Pruning needs ``delete images`` at the cluster scope (the ``admin:prune`` check of OpenShift's
+registry; ``cluster-admin`` and ``system:image-pruner`` have it), usage ``list images``. Errors
+are Kubernetes ``Status`` objects, as on the resource API, and bodies are strict JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from dockyard.config.model import Settings
+from dockyard.http.resources import objects
+from dockyard.http.resources.handlers import (
+    Call,
+    authorize,
+    method_not_allowed,
+    read_json,
+    respond,
+)
+from dockyard.metadata.engine import Database
+from dockyard.observability.logging import current_request_id
+from dockyard.pruning import collector
+from dockyard.pruning.collector import GarbageCollector
+from dockyard.pruning.orphans import RegistryPruner
+from dockyard.pruning.plan import PruneOptions
+from dockyard.pruning.pruner import ImagePruner
+from dockyard.pruning.usage import read_usage
+from dockyard.storage.driver import StorageDriver
+
+IMAGE_GROUP = "image.openshift.io"
+PREFIX = "/extensions/v2"
+
+
+@dataclass(frozen=True)
+class PruningServices:
+    """What these endpoints reach through ``request.app.state.pruning``."""
+
+    db: Database
+    storage: StorageDriver
+    images: ImagePruner
+    registry: RegistryPruner
+    grace: float
+
+
+class ImagePruneBody(objects.Body):
+    keep_tag_revisions: int = Field(3, alias="keepTagRevisions", ge=0)
+    keep_younger_than_seconds: float = Field(3600.0, alias="keepYoungerThanSeconds", ge=0)
+    all: bool = True
+    prune_registry: bool = Field(True, alias="pruneRegistry")
+    ignore_invalid_refs: bool = Field(False, alias="ignoreInvalidRefs")
+    keep_referrers: bool = Field(False, alias="keepReferrers")
+    confirm: bool = False
+
+
+class RegistryPruneBody(objects.Body):
+    keep_younger_than_seconds: float = Field(3600.0, alias="keepYoungerThanSeconds", ge=0)
+    confirm: bool = False
+
+
+def start_pruning(
+    app: Starlette, db: Database, storage: StorageDriver, settings: Settings
+) -> GarbageCollector | None:
+    """Give the endpoints their services; start the background collector unless disabled."""
+    app.state.pruning = PruningServices(
+        db=db,
+        storage=storage,
+        images=ImagePruner(db, storage),
+        registry=RegistryPruner(db, storage),
+        grace=settings.gc.graceperiod,
+    )
+    if settings.gc.disabled:
+        return None
+    gc = GarbageCollector(db, storage, grace=settings.gc.graceperiod, interval=settings.gc.interval)
+    gc.start()
+    return gc
+
+
+def _services(request: Request) -> PruningServices:
+    services: PruningServices = request.app.state.pruning
+    return services
+
+
+def _origin(call: Call) -> dict[str, Any]:
+    request = call.request
+    return {
+        "actor": call.principal.name,
+        "request": {
+            "id": current_request_id.get() or "",
+            "addr": request.client.host if request.client else "",
+            "method": request.method,
+            "useragent": request.headers.get("user-agent", ""),
+        },
+    }
+
+
+async def _body(request: Request, model: type[objects.B], kind: str) -> objects.B:
+    data = await read_json(request)
+    return objects.decode(model, {} if data is None else data, kind, name="")
+
+
+async def prune_images(request: Request) -> Response:
+    call = Call.of(request)
+    if request.method != "POST":
+        raise method_not_allowed()
+    await authorize(call, "delete", IMAGE_GROUP, "images", None)
+    body = await _body(request, ImagePruneBody, "ImagePrune")
+    options = PruneOptions(
+        keep_tag_revisions=body.keep_tag_revisions,
+        keep_younger_than=body.keep_younger_than_seconds,
+        all=body.all,
+        prune_registry=body.prune_registry,
+        ignore_invalid_refs=body.ignore_invalid_refs,
+        keep_referrers=body.keep_referrers,
+    )
+    report = await _services(request).images.run(
+        options, confirm=body.confirm, origin=_origin(call)
+    )
+    return respond(report.render())
+
+
+async def prune_registry(request: Request) -> Response:
+    call = Call.of(request)
+    if request.method != "POST":
+        raise method_not_allowed()
+    await authorize(call, "delete", IMAGE_GROUP, "images", None)
+    body = await _body(request, RegistryPruneBody, "RegistryPrune")
+    report = await _services(request).registry.run(
+        keep_younger_than=body.keep_younger_than_seconds, confirm=body.confirm
+    )
+    return respond(report.render())
+
+
+async def collect_garbage(request: Request) -> Response:
+    """A collection now, with the configured grace period (the background one runs anyway)."""
+    call = Call.of(request)
+    if request.method != "POST":
+        raise method_not_allowed()
+    await authorize(call, "delete", IMAGE_GROUP, "images", None)
+    services = _services(request)
+    done = await collector.collect(services.db, services.storage, services.grace)
+    return respond({"kind": "GarbageCollectionResult", **asdict(done)})
+
+
+async def usage(request: Request) -> Response:
+    call = Call.of(request)
+    if request.method not in ("GET", "HEAD"):
+        raise method_not_allowed()
+    await authorize(call, "list", IMAGE_GROUP, "images", None)
+    async with _services(request).db.read() as conn:
+        found = await read_usage(conn)
+    return respond(
+        {
+            "kind": "StorageUsage",
+            "total": found.total,
+            "stored": found.stored,
+            "images": [asdict(image) for image in found.images],
+            "repositories": [asdict(group) for group in found.repositories],
+            "projects": [asdict(group) for group in found.projects],
+        }
+    )
+
+
+def pruning_routes() -> list[BaseRoute]:
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    return [
+        Route(f"{PREFIX}/prune/images", prune_images, methods=methods),
+        Route(f"{PREFIX}/prune/registry", prune_registry, methods=methods),
+        Route(f"{PREFIX}/gc", collect_garbage, methods=methods),
+        Route(f"{PREFIX}/usage", usage, methods=methods),
+    ]

@@ -1,0 +1,165 @@
+"""Online garbage collection: unreferenced manifests and blobs go while the registry serves.
+
+Garbage is what nothing refers to any more: an image no repository holds and no index lists (a
+manifest deleted by digest, or pruned), then a blob no repository links and no image names.
+Only what was last recorded or used before the grace period counts, so the layers of a push
+whose manifest has not arrived yet are never taken. Each pass finds candidates with a read and
+deletes them with the guarded deletes of ``sweep``, which skip whatever a push made young or
+referenced in between.
+
+Every worker runs a collector; the ``gc`` lease (the one webhook delivery uses) lets one of the
+cluster collect at a time. The lease only saves duplicate work: the guards, not the lease, make
+collection safe, so a holder that stalls past its lease does no harm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.events.delivery import Lease
+from dockyard.metadata.engine import Database
+from dockyard.metadata.schema import (
+    blobs,
+    image_references,
+    images,
+    repository_blobs,
+    repository_images,
+)
+from dockyard.pruning import sweep
+from dockyard.storage.driver import StorageDriver
+
+LEASE_NAME = "gc"
+PAGE = 1000
+"""Candidates read per query; a pass repeats until a page comes back empty or all kept."""
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    manifests: int
+    blobs: int
+    bytes: int
+
+
+async def garbage_images(conn: AsyncConnection, cutoff: float, after: str, limit: int) -> list[str]:
+    held = exists().where(repository_images.c.image_digest == images.c.digest)
+    listed = exists().where(
+        image_references.c.digest == images.c.digest, image_references.c.kind == "manifest"
+    )
+    query = (
+        select(images.c.digest)
+        .where(images.c.created_at < cutoff, images.c.digest > after, ~held, ~listed)
+        .order_by(images.c.digest)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def garbage_blobs(conn: AsyncConnection, cutoff: float, after: str, limit: int) -> list[str]:
+    linked = exists().where(repository_blobs.c.digest == blobs.c.digest)
+    named = exists().where(image_references.c.digest == blobs.c.digest)
+    manifest = exists().where(images.c.digest == blobs.c.digest)
+    query = (
+        select(blobs.c.digest)
+        .where(blobs.c.created_at < cutoff, blobs.c.digest > after, ~linked, ~named, ~manifest)
+        .order_by(blobs.c.digest)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def collect(
+    db: Database, storage: StorageDriver, grace: float, now: float | None = None
+) -> Collected:
+    """One pass: manifests first (their blobs become garbage with them), then blobs."""
+    cutoff = (time.time() if now is None else now) - grace
+    origin = {"by": "gc"}
+    manifests = 0
+    while True:
+        async with db.read() as conn:
+            found = await garbage_images(conn, cutoff, "", PAGE)
+        deleted = await sweep.delete_images(db, found, cutoff, origin) if found else []
+        manifests += len(deleted)
+        if not deleted:
+            break
+    freed = count = 0
+    after = ""
+    while True:
+        async with db.read() as conn:
+            found = await garbage_blobs(conn, cutoff, after, PAGE)
+        if not found:
+            break
+        for _, size in await sweep.delete_blobs(db, storage, found, cutoff, origin):
+            count += 1
+            freed += size
+        after = found[-1]
+    return Collected(manifests, count, freed)
+
+
+class GarbageCollector:
+    """Collects every ``interval`` seconds in this process while it holds the ``gc`` lease."""
+
+    def __init__(
+        self,
+        db: Database,
+        storage: StorageDriver,
+        *,
+        grace: float,
+        interval: float,
+        holder: str | None = None,
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.grace = grace
+        self.interval = interval
+        holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        self.lease = Lease(db, LEASE_NAME, holder, ttl=max(30.0, 3 * interval))
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="garbage collection")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await self.lease.release()
+
+    async def _run(self) -> None:
+        while True:
+            if await self.lease.renew():
+                await self._collect()
+            await asyncio.sleep(self.interval)
+
+    async def _collect(self) -> None:
+        started = time.monotonic()
+        try:
+            done = await collect(self.db, self.storage, self.grace)
+        except Exception:
+            logger.warning("garbage collection interrupted", exc_info=True)
+            return
+        if done.manifests or done.blobs:
+            logger.info(
+                "garbage collected",
+                extra={
+                    "manifests": done.manifests,
+                    "blobs": done.blobs,
+                    "bytes": done.bytes,
+                    "duration": f"{time.monotonic() - started:.3f}s",
+                },
+            )
