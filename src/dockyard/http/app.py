@@ -27,6 +27,14 @@ from dockyard.http.auth.token import oauth_revoke, oauth_token, registry_token
 from dockyard.http.distribution.call import Services
 from dockyard.http.distribution.routes import DistributionRouter
 from dockyard.http.errors import handle_registry_error, handle_status_error, handle_unexpected
+from dockyard.http.guard import RegistryGuardMiddleware
+from dockyard.http.metrics import (
+    METRICS_PATH,
+    HttpMetricsMiddleware,
+    metrics_endpoint,
+    record_build_info,
+    storage_timing,
+)
 from dockyard.http.middleware import AccessLogMiddleware
 from dockyard.http.pruning import pruning_routes, start_pruning
 from dockyard.http.resources.routes import resource_routes
@@ -38,6 +46,7 @@ from dockyard.imports.pullthrough import PullThrough
 from dockyard.imports.upstreams import Upstreams
 from dockyard.metadata.engine import Database
 from dockyard.metadata.resources import ResourceStore
+from dockyard.operator.reconciler import Reconciler
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.context import RegistryContext
 from dockyard.registry.images import ImageService
@@ -84,9 +93,11 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database.url)
         name, params = settings.storage_driver()
+        driver = create_driver(name, params)
+        driver.on_timing = storage_timing
         ctx = RegistryContext(
             db=db,
-            storage=create_driver(name, params),
+            storage=driver,
             secret=settings.http.secret.get_secret_value().encode(),
             delete_enabled=settings.storage.delete.enabled,
             redirect_enabled=not settings.storage.redirect.disable,
@@ -129,12 +140,17 @@ def create_app(settings: Settings) -> Starlette:
             await notifier.start()
         if pulls is not None:
             pulls.start()
+        record_build_info()
+        reconciler = Reconciler(app.state.services.resources, settings)
+        await reconciler.start()
+        app.state.reconciler = reconciler
         collector = start_pruning(app, db, ctx.storage, settings)
         try:
             yield
         finally:
             if collector is not None:
                 await collector.stop()
+            await reconciler.stop()
             if notifier is not None:
                 await notifier.stop()
             if pulls is not None:
@@ -150,11 +166,14 @@ def create_app(settings: Settings) -> Starlette:
             Route("/oauth/revoke", oauth_revoke, methods=["POST"]),
             *resource_routes(),
             *pruning_routes(),
+            Route(METRICS_PATH, metrics_endpoint, methods=["GET", "HEAD"]),
             Route("/healthz", healthz),
             Route("/readyz", healthz),
         ],
         middleware=[
             Middleware(AccessLogMiddleware, enabled=not settings.log.accesslog.disabled),
+            Middleware(HttpMetricsMiddleware),
+            Middleware(RegistryGuardMiddleware),
             Middleware(AuthenticationMiddleware),
         ],
         exception_handlers={

@@ -61,21 +61,6 @@ STORAGE_DURATION = Summary(
     "Time spent in storage driver calls, by operation.",
     ["operation"],
 )
-STORAGE_ERRORS = Counter(
-    "imageregistry_storage_errors_total",
-    "Storage driver calls that failed, by operation and error.",
-    ["operation", "code"],
-)
-DIGEST_CACHE_REQUESTS = Counter(
-    "imageregistry_digest_cache_requests_total",
-    "Lookups of the blob descriptor cache, by result (Hit or Miss).",
-    ["type"],
-)
-DIGEST_CACHE_SCOPED_REQUESTS = Counter(
-    "imageregistry_digest_cache_scoped_requests_total",
-    "Lookups of the repository-scoped blob descriptor cache, by result (Hit or Miss).",
-    ["type"],
-)
 BUILD_INFO = Gauge(
     "imageregistry_build_info",
     "1, labelled with the version of the running registry.",

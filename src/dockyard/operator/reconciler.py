@@ -26,6 +26,7 @@ from dockyard.config.model import Settings
 from dockyard.errors import StatusError
 from dockyard.metadata.engine import Database
 from dockyard.metadata.resources import SECRET, ResourceStore, body_of
+from dockyard.observability import metrics
 from dockyard.operator import config, storage
 from dockyard.operator.config import CONFIG, CREDENTIALS_SECRET, NAME, SYSTEM_NAMESPACE, ConfigSpec
 from dockyard.operator.limits import Limit, RequestLimiter
@@ -176,6 +177,7 @@ class Reconciler:
                     "logLevel": new.log_level,
                 },
             )
+        metrics.REMOVED.set(1 if new.removed else 0)
         self.state = new
         self._applied = True
 
