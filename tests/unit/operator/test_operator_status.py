@@ -1,0 +1,81 @@
+"""Storage checks and status conditions: what they say, and that they say it once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dockyard.config.model import Settings
+from dockyard.operator import storage
+from dockyard.operator.config import GCS, PVC, S3, ConfigSpec, EmptyDir, Storage
+from dockyard.operator.status import conditions_of, status_of
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.model_validate({"data_dir": str(tmp_path), "workers": 2})
+
+
+def by_type(spec: ConfigSpec, report: storage.StorageReport) -> dict[str, tuple[bool, str]]:
+    return {c.type: (c.status, c.reason) for c in conditions_of(spec, report)}
+
+
+def test_filesystem_storage_is_ready(settings: Settings) -> None:
+    spec = ConfigSpec(storage=Storage(pvc=PVC(claim="c")))
+    report = storage.check(spec, None, settings)
+    assert report.exists and not report.degraded and str(settings.data_dir) in report.message
+    assert by_type(spec, report) == {
+        "Available": (True, "Ready"),
+        "Progressing": (False, "Ready"),
+        "Degraded": (False, "AsExpected"),
+        "Removed": (False, "AsExpected"),
+        "StorageExists": (True, "Filesystem"),
+    }
+
+
+def test_empty_dir_while_the_workers_run_filesystem_is_not_applied(settings: Settings) -> None:
+    report = storage.check(ConfigSpec(storage=Storage(empty_dir=EmptyDir())), None, settings)
+    assert (report.exists, report.reason, report.degraded) == (False, "StorageNotApplied", True)
+
+
+def test_cloud_storage_names_what_is_missing(settings: Settings) -> None:
+    no_bucket = storage.check(ConfigSpec(storage=Storage(s3=S3())), None, settings)
+    assert no_bucket.reason == "StorageNotConfigured"
+    assert "spec.storage.s3.bucket" in no_bucket.message
+    s3 = ConfigSpec(storage=Storage(s3=S3(bucket="b")))
+    no_secret = storage.check(s3, None, settings)
+    assert no_secret.reason == "MissingCredentials"
+    assert "image-registry-private-configuration-user" in no_secret.message
+    assert "openshift-image-registry" in no_secret.message
+    half = storage.check(s3, {"REGISTRY_STORAGE_S3_ACCESSKEY": "QQ=="}, settings)
+    assert half.message.endswith("lacks the keys REGISTRY_STORAGE_S3_SECRETKEY")
+    full = {"REGISTRY_STORAGE_S3_ACCESSKEY": "QQ==", "REGISTRY_STORAGE_S3_SECRETKEY": "Qg=="}
+    assert storage.check(s3, full, settings).reason == "StorageNotApplied"
+    gcs = ConfigSpec(storage=Storage(gcs=GCS(bucket="b")))
+    report = storage.check(gcs, {"REGISTRY_STORAGE_GCS_KEYFILE": "e30="}, settings)
+    expected = "StorageNotApplied" if storage.driver_available("gcs") else "DriverNotAvailable"
+    assert report.reason == expected
+
+
+def test_removed_and_unmanaged(settings: Settings) -> None:
+    report = storage.check(ConfigSpec(), None, settings)
+    removed = by_type(ConfigSpec(management_state="Removed"), report)
+    assert removed["Available"] == (False, "Removed") and removed["Removed"] == (True, "Removed")
+    unmanaged = by_type(ConfigSpec(management_state="Unmanaged"), report)
+    assert unmanaged["Available"] == (True, "Unmanaged")
+    assert unmanaged["Progressing"] == (False, "Unmanaged")
+
+
+def test_status_is_rewritten_only_when_it_changes(settings: Settings) -> None:
+    spec = ConfigSpec(storage=Storage(pvc=PVC(claim="c")))
+    report = storage.check(spec, None, settings)
+    first = status_of(spec, 1, report, 2, {})
+    assert first["observedGeneration"] == 1 and first["readyReplicas"] == 2
+    assert first["storage"] == {"pvc": {"claim": "c"}, "managementState": ""}
+    assert status_of(spec, 1, report, 2, first) is first
+    removed = status_of(ConfigSpec(management_state="Removed"), 2, report, 2, first)
+    times = {c["type"]: c["lastTransitionTime"] for c in removed["conditions"]}
+    before = {c["type"]: c["lastTransitionTime"] for c in first["conditions"]}
+    assert times["StorageExists"] == before["StorageExists"]  # unchanged status keeps its time
+    assert removed["readyReplicas"] == 0
