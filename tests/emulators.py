@@ -67,6 +67,7 @@ class Emulator:
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 command,
+                cwd=log_path.parent,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -130,6 +131,32 @@ def s3_params(moto: Emulator, **extra: object) -> dict[str, Any]:
         "secretkey": "testing",
         "rootdirectory": "/registry/",
         "chunksize": 5 * 1024 * 1024,
+        **extra,
+    }
+
+
+def azure_params(azurite: Emulator, **extra: object) -> dict[str, Any]:
+    """Driver parameters for a fresh container of Azurite's account, under a root directory,
+    with small blocks so that writers append many."""
+    return {
+        "accountname": AZURITE_ACCOUNT,
+        "accountkey": AZURITE_KEY,
+        "container": unique_bucket(),
+        "serviceurl": azurite.endpoint,
+        "rootdirectory": "registry",
+        "chunksize": 1024 * 1024,
+        **extra,
+    }
+
+
+def gcs_params(gcs: Emulator, **extra: object) -> dict[str, Any]:
+    """Driver parameters for a fresh bucket of the GCS emulator, under a root directory, with
+    the smallest part size."""
+    return {
+        "bucket": unique_bucket(),
+        "endpoint": gcs.endpoint,
+        "rootdirectory": "registry",
+        "chunksize": 256 * 1024,
         **extra,
     }
 
@@ -203,8 +230,6 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         "--skipApiVersionCheck",
         "--loose",
         "--silent",
-        "--location",
-        str(root),
     ]
     emulator = Emulator.start("Azurite", command, port, root / "azurite.log")
     emulator.endpoint = f"{emulator.endpoint}/{AZURITE_ACCOUNT}"

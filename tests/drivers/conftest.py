@@ -13,9 +13,9 @@ import pytest
 
 from dockyard.storage.driver import StorageDriver
 from dockyard.storage.factory import create_driver
-from emulators import moto_s3, s3_params
+from emulators import azure_params, azurite, gcs_emulator, gcs_params, moto_s3, s3_params
 
-__all__ = ["moto_s3"]
+__all__ = ["azurite", "gcs_emulator", "moto_s3"]
 
 DriverFactory = Callable[[pytest.FixtureRequest], StorageDriver]
 
@@ -34,10 +34,20 @@ def _s3(request: pytest.FixtureRequest) -> StorageDriver:
     return create_driver("s3", s3_params(request.getfixturevalue("moto_s3")))
 
 
+def _azure(request: pytest.FixtureRequest) -> StorageDriver:
+    return create_driver("azure", azure_params(request.getfixturevalue("azurite")))
+
+
+def _gcs(request: pytest.FixtureRequest) -> StorageDriver:
+    return create_driver("gcs", gcs_params(request.getfixturevalue("gcs_emulator")))
+
+
 DRIVERS: dict[str, DriverFactory] = {
     "filesystem": _filesystem,
     "inmemory": _inmemory,
     "s3": _s3,
+    "azure": _azure,
+    "gcs": _gcs,
 }
 
 

@@ -61,6 +61,22 @@ def _s3(params: Mapping[str, Any]) -> StorageDriver:
     return S3Driver(S3Params.model_validate(dict(params)))
 
 
+def _azure(params: Mapping[str, Any]) -> StorageDriver:
+    from dockyard.config.model import AzureParams
+    from dockyard.storage.azure import AzureDriver
+
+    return AzureDriver(AzureParams.model_validate(dict(params)))
+
+
+def _gcs(params: Mapping[str, Any]) -> StorageDriver:
+    from dockyard.config.model import GCSParams
+    from dockyard.storage.gcs import GCSDriver
+
+    return GCSDriver(GCSParams.model_validate(dict(params)))
+
+
 register("filesystem", _filesystem)
 register("inmemory", _inmemory)
 register("s3", _s3)
+register("azure", _azure)
+register("gcs", _gcs)

@@ -1,0 +1,288 @@
+"""Blobs in an Azure Storage container, after Distribution's ``azure`` driver.
+
+The SDK's synchronous client runs in the driver's own thread pool, as the S3 driver does; its
+retry policy retries throttling, 5xx answers and dropped connections.
+
+Keys are driver paths below ``rootdirectory``; directories are name prefixes. A writer appends
+to an append blob, one block of ``chunksize`` bytes at a time, so the blob itself is the state a
+later writer (in any process) continues: its size is the writer's offset, nothing else is kept.
+Uploads write in a directory of their own and ``move`` the result into place, so nobody reads a
+blob that is still growing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import (
+    BlobPrefix,
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContainerClient,
+    generate_blob_sas,
+)
+
+from dockyard.config.model import AzureParams
+from dockyard.storage.driver import (
+    FileInfo,
+    FileWriter,
+    InvalidOffsetError,
+    PathNotFoundError,
+    StorageDriver,
+    StorageError,
+)
+
+T = TypeVar("T")
+
+CHUNK_SIZE = 1 << 20
+MAX_THREADS = 64
+REDIRECT_SECONDS = 20 * 60
+COPY_POLL_SECONDS = 0.1
+WHOLE_GET_SIZE = 64 << 20
+COPY_TIMEOUT_SECONDS = 3600
+
+
+class AzureDriver(StorageDriver):
+    name = "azure"
+
+    def __init__(self, params: AzureParams) -> None:
+        self.params = params
+        self._prefix = f"{params.rootdirectory}/" if params.rootdirectory else ""
+        self._pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dockyard-azure")
+        url = params.serviceurl or f"https://{params.accountname}.blob.{params.realm}"
+        credential = {
+            "account_name": params.accountname,
+            "account_key": params.accountkey.get_secret_value(),
+        }
+        service = BlobServiceClient(
+            url,
+            credential=credential,
+            max_single_get_size=CHUNK_SIZE,
+            max_chunk_get_size=CHUNK_SIZE,
+            max_block_size=params.chunksize,
+        )
+        self._container: ContainerClient = service.get_container_client(params.container)
+        # get_content reads in one request: chunked reads of a blob replaced meanwhile fail
+        # their ETag condition, where one GET sees the old content or the new.
+        whole = BlobServiceClient(url, credential=credential, max_single_get_size=WHOLE_GET_SIZE)
+        self._whole: ContainerClient = whole.get_container_client(params.container)
+        self._container_ready = False
+        self._container_lock = asyncio.Lock()
+
+    async def get_content(self, path: str) -> bytes:
+        blob = self._whole.get_blob_client(self._key(path))
+        downloader: Any = await self._call(path, blob.download_blob)
+        content: bytes = await self._run(downloader.readall)
+        return content
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        await self._call(path, self._blob(path).upload_blob, content, overwrite=True)
+
+    async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        if offset < 0:
+            raise InvalidOffsetError(path, f"offset {offset} is negative")
+        blob = self._blob(path)
+        try:
+            downloader = await self._call(path, blob.download_blob, offset=offset or None)
+        except HttpResponseError as exc:
+            if exc.status_code != 416:
+                raise
+            size = (await self._call(path, blob.get_blob_properties)).size
+            if offset != size:
+                raise InvalidOffsetError(path, f"offset {offset} outside the file") from None
+            return _empty()
+        return self._chunks(downloader.chunks())
+
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        blob = self._blob(path)
+        if append:
+            size = (await self._call(path, blob.get_blob_properties)).size
+        else:
+            await self._call(path, blob.create_append_blob)
+            size = 0
+        return _Writer(self, path, size)
+
+    async def stat(self, path: str) -> FileInfo:
+        try:
+            properties = await self._call(path, self._blob(path).get_blob_properties)
+            return FileInfo(path, properties.size, _time(properties), is_dir=False)
+        except PathNotFoundError:
+            pass
+        listed = self._container.list_blobs(
+            name_starts_with=self._key(path) + "/", results_per_page=1
+        )
+        first = await self._call(path, next, iter(listed), None)
+        if first is None:
+            raise PathNotFoundError(path)
+        return FileInfo(path, 0, _time(first), is_dir=True)
+
+    async def list(self, path: str) -> list[str]:
+        prefix = self._prefix if path == "/" else self._key(path) + "/"
+        items = iter(self._container.walk_blobs(name_starts_with=prefix, delimiter="/"))
+        names: set[str] = set()
+        while (item := await self._call(path, next, items, None)) is not None:
+            name = item.name[len(prefix) :]
+            names.add(name.rstrip("/") if isinstance(item, BlobPrefix) else name)
+        names.discard("")
+        if not names and path != "/":
+            raise PathNotFoundError(path)
+        base = "" if path == "/" else path
+        return [f"{base}/{name}" for name in sorted(names)]
+
+    async def move(self, source: str, dest: str) -> None:
+        """A server-side copy, then the source goes; large copies finish asynchronously."""
+        source_blob, dest_blob = self._blob(source), self._blob(dest)
+        await self._call(source, source_blob.get_blob_properties)
+        if source == dest:
+            return
+        copy = await self._call(dest, dest_blob.start_copy_from_url, source_blob.url)
+        deadline = time.monotonic() + COPY_TIMEOUT_SECONDS
+        status = copy["copy_status"]
+        while status == "pending":
+            if time.monotonic() > deadline:
+                await self._call(dest, dest_blob.abort_copy, copy["copy_id"])
+                raise StorageError(dest, "copy did not finish in time")
+            await asyncio.sleep(COPY_POLL_SECONDS)
+            status = (await self._call(dest, dest_blob.get_blob_properties)).copy.status
+        if status != "success":
+            raise StorageError(dest, f"copy ended with status {status}")
+        await self._call(source, source_blob.delete_blob)
+
+    async def delete(self, path: str) -> None:
+        key = self._key(path)
+        listed = iter(self._container.list_blobs(name_starts_with=key + "/"))
+        doomed: list[str] = []
+        while (item := await self._call(path, next, listed, None)) is not None:
+            doomed.append(item.name)
+        with contextlib.suppress(PathNotFoundError):
+            await self._call(path, self._container.get_blob_client(key).get_blob_properties)
+            doomed.append(key)
+        if not doomed:
+            raise PathNotFoundError(path)
+        for name in doomed:
+            with contextlib.suppress(PathNotFoundError):  # gone meanwhile: fine
+                await self._call(path, self._container.delete_blob, name)
+
+    async def redirect_url(self, path: str, method: str) -> str | None:
+        if method not in ("GET", "HEAD"):
+            return None
+        blob = self._blob(path)
+        sas = generate_blob_sas(
+            account_name=self.params.accountname,
+            container_name=self.params.container,
+            blob_name=self._key(path),
+            account_key=self.params.accountkey.get_secret_value(),
+            permission=BlobSasPermissions(read=True),
+            expiry=datetime.now(UTC) + timedelta(seconds=REDIRECT_SECONDS),
+        )
+        return f"{blob.url}?{sas}"
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _key(self, path: str) -> str:
+        return self._prefix + path[1:]
+
+    def _blob(self, path: str) -> Any:
+        return self._container.get_blob_client(self._key(path))
+
+    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(call, *args, **kwargs))
+
+    async def _call(self, path: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One SDK call; a missing blob becomes ``PathNotFoundError``."""
+        await self._ensure_container()
+        try:
+            return await self._run(call, *args, **kwargs)
+        except ResourceNotFoundError:
+            raise PathNotFoundError(path) from None
+
+    async def _ensure_container(self) -> None:
+        if not self._container_ready:
+            async with self._container_lock:
+                if not self._container_ready:
+                    with contextlib.suppress(ResourceExistsError):
+                        await self._run(self._container.create_container)
+                    self._container_ready = True
+
+    async def _chunks(self, chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+        while (chunk := await self._run(next, chunks, None)) is not None:
+            if chunk:
+                yield chunk
+
+
+class _Writer(FileWriter):
+    """Appends blocks of ``chunksize``; ``close`` and ``commit`` append what is left."""
+
+    def __init__(self, driver: AzureDriver, path: str, size: int) -> None:
+        self._driver = driver
+        self._path = path
+        self._flushed = size
+        self._buffer = bytearray()
+        self._done: str | None = None
+
+    @property
+    def size(self) -> int:
+        return self._flushed + len(self._buffer)
+
+    async def write(self, data: bytes | memoryview) -> int:
+        self._check_open()
+        self._buffer += data
+        chunk = self._driver.params.chunksize
+        while len(self._buffer) >= chunk:
+            await self._append(bytes(self._buffer[:chunk]))
+            del self._buffer[:chunk]
+        return len(data)
+
+    async def close(self) -> None:
+        if self._done is None:
+            await self._flush()
+            self._done = "closed"
+
+    async def commit(self) -> None:
+        self._check_open()
+        await self._flush()
+        self._done = "committed"
+
+    async def cancel(self) -> None:
+        self._check_open()
+        self._done = "cancelled"
+        blob = self._driver._blob(self._path)
+        with contextlib.suppress(PathNotFoundError):
+            await self._driver._call(self._path, blob.delete_blob)
+
+    async def _flush(self) -> None:
+        if self._buffer:
+            await self._append(bytes(self._buffer))
+            self._buffer.clear()
+
+    async def _append(self, data: bytes) -> None:
+        # The offset condition makes a retried append that already landed fail, not repeat.
+        blob = self._driver._blob(self._path)
+        await self._driver._call(
+            self._path, blob.append_block, data, appendpos_condition=self._flushed
+        )
+        self._flushed += len(data)
+
+    def _check_open(self) -> None:
+        if self._done is not None:
+            raise StorageError(self._path, f"writer already {self._done}")
+
+
+def _time(properties: Any) -> float:
+    modified = getattr(properties, "last_modified", None)
+    return modified.timestamp() if modified is not None else time.time()
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
+        yield chunk
