@@ -7,7 +7,9 @@ and back out of Dockyard's ``/v2``.
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,7 @@ from distribution_helpers import get_manifest
 from images import Layout, make_layout
 
 if TYPE_CHECKING:
-    from conftest import RegistryProcess, Upstream
+    from conftest import RegistryFactory, RegistryProcess, Upstream
     from integration.conftest import Skopeo
 
 pytestmark = pytest.mark.integration
@@ -185,3 +187,43 @@ def test_import_failures_are_reported_per_image(api: httpx.Client, upstream: Ups
         assert refused.status_code == 422, refused.text
         assert refused.json()["details"]["causes"][0]["field"] == field, refused.text
     assert api.get(f"{API}/namespaces/{project}/imagestreams/app").status_code == 404
+
+
+def test_scheduled_import_picks_up_a_re_pushed_tag_and_reports_failures(
+    registry_factory: RegistryFactory, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    server = registry_factory(env={"REGISTRY_IMPORTS_SCHEDULEDINTERVAL": "1s"})
+    first = make_layout(tmp_path / "one", "1.0")
+    skopeo.copy(first.ref, f"docker://{upstream.host}/team/app:1.0")
+    source = f"{upstream.host}/team/app:1.0"
+    with server.client(timeout=60) as api:
+        project = new_project(api)
+        spec = {"import": True, "images": [one_image(source, insecure=True, scheduled=True)]}
+        assert image_import(api, project, "app", spec).status_code == 201
+
+        second = make_layout(tmp_path / "two", "1.0")
+        skopeo.copy(second.ref, f"docker://{upstream.host}/team/app:1.0")
+        items = wait_for(api, project, lambda tag: len(tag["items"]) == 2)["items"]
+        assert [item["image"] for item in items] == [second.digest, first.digest]
+
+        upstream.stop()
+        failed = wait_for(api, project, lambda tag: bool(tag.get("conditions")))
+        condition = failed["conditions"][0]
+        assert condition["type"] == "ImportSuccess"
+        assert condition["status"] == "False"
+        assert f"cannot reach {upstream.host}" in condition["message"]
+        assert failed["items"][0]["image"] == second.digest, "the last good image stays"
+
+
+def wait_for(
+    api: httpx.Client, project: str, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The stream's status tag ``1.0`` once ``done`` holds for it (within 30 seconds)."""
+    deadline = time.monotonic() + 30
+    while True:
+        stream = api.get(f"{API}/namespaces/{project}/imagestreams/app").json()
+        tag = next(t for t in stream["status"]["tags"] if t["tag"] == "1.0")
+        if done(tag):
+            return tag
+        assert time.monotonic() < deadline, f"the scheduled import never happened: {tag}"
+        time.sleep(0.3)

@@ -43,6 +43,7 @@ from dockyard.imagestreams.streams import ImageStreamService
 from dockyard.imports.credentials import PullSecrets
 from dockyard.imports.importer import Importer
 from dockyard.imports.pullthrough import PullThrough
+from dockyard.imports.scheduler import ImportScheduler
 from dockyard.imports.upstreams import Upstreams
 from dockyard.metadata.engine import Database
 from dockyard.metadata.resources import ResourceStore
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> Starlette:
         await bearer.start()
         imagestreams = ImageStreamService(db, registry_host(settings))
         upstreams = Upstreams(PullSecrets(ResourceStore(db)))
+        importer = Importer(db, ctx.storage, upstreams, imagestreams, settings.imports.maxtags)
         app.state.services = AppServices(
             identities=identities,
             projects=ProjectService(db, policy, identities),
@@ -118,7 +120,7 @@ def create_app(settings: Settings) -> Starlette:
             authenticator=Authenticator(identities, bearer),
             imagestreams=imagestreams,
             images=ImageObjectService(db, ctx.storage, registry_host(settings)),
-            imports=Importer(db, ctx.storage, upstreams, imagestreams, settings.imports.maxtags),
+            imports=importer,
             resources=ResourceStore(db),
         )
         # Webhooks: delivery from the change log, and pull events recorded into it.
@@ -140,6 +142,8 @@ def create_app(settings: Settings) -> Starlette:
             await notifier.start()
         if pulls is not None:
             pulls.start()
+        scheduler = ImportScheduler(db, importer, settings.imports.scheduledinterval)
+        await scheduler.start()
         record_build_info()
         reconciler = Reconciler(app.state.services.resources, settings)
         await reconciler.start()
@@ -155,6 +159,7 @@ def create_app(settings: Settings) -> Starlette:
                 await notifier.stop()
             if pulls is not None:
                 await pulls.stop()
+            await scheduler.stop()
             await upstreams.aclose()
             await db.close()
 

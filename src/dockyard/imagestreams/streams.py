@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.errors import RegistryError, StatusError
+from dockyard.imagestreams import importstatus
 from dockyard.imagestreams.spec import ImageStreamSpec, TagReference, invalid, parse_model
 from dockyard.metadata import (
     blobs as blob_rows,
@@ -55,6 +56,11 @@ def conflict(resource: str, name: str) -> StatusError:
     )
 
 
+def _if(key: str, value: Any) -> JSON:
+    """``{key: value}`` when there is a value, else nothing: optional fields stay absent."""
+    return {key: value} if value else {}
+
+
 def split_tag_name(value: str) -> tuple[str, str]:
     stream, sep, tag = value.rpartition(":")
     if not sep or not stream or not tag:
@@ -87,8 +93,13 @@ class ImageStreamService:
         namespace, _, name = row.name.partition("/")
         current = await rows.current_tags(conn, row.id)
         history = await rows.history(conn, row.id)
+        imports = await importstatus.of_stream(conn, namespace, name)
         status_tags = []
-        for tag in sorted(current):
+        spec = row.spec or {}
+        failing = {t["name"] for t in spec.get("tags", [])} & {
+            t for t, record in imports.items() if record.get("conditions")
+        }
+        for tag in sorted(current.keys() | failing):
             items = [
                 {
                     "created": timestamp(event.created_at),
@@ -98,8 +109,8 @@ class ImageStreamService:
                 }
                 for event in history.get(tag, [])
             ]
-            status_tags.append({"tag": tag, "items": items})
-        spec = row.spec or {}
+            conditions = imports.get(tag, {}).get("conditions")
+            status_tags.append({"tag": tag, "items": items, **_if("conditions", conditions)})
         return {
             "kind": "ImageStream",
             "apiVersion": API_VERSION,

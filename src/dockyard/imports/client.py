@@ -138,12 +138,12 @@ class UpstreamClient:
         """The blob's bytes as they arrive; the response is open until they are read."""
         path = f"/v2/{repository}/blobs/{digest}"
         request = await self._request("GET", path, repository)
-        response = await self._http.send(request, stream=True)
+        response = await self._exchange(request, stream=True)
         if response.status_code == 401:
             await response.aclose()
             await self._authenticate(response, repository)
             retry = await self._request("GET", path, repository)
-            response = await self._http.send(retry, stream=True)
+            response = await self._exchange(retry, stream=True)
         if response.status_code != 200:
             await response.aread()
             await response.aclose()
@@ -168,7 +168,7 @@ class UpstreamClient:
         attempt = 0
         while True:
             request = await self._request(method, path, repository, headers)
-            response = await self._http.send(request)
+            response = await self._exchange(request, stream=False)
             attempt += 1
             if response.status_code == 401 and attempt == 1:
                 await self._authenticate(response, repository)
@@ -180,6 +180,12 @@ class UpstreamClient:
             if response.status_code >= 400:
                 raise self._failure(response, path)
             return response
+
+    async def _exchange(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
+        try:
+            return await self._http.send(request, stream=stream)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"cannot reach {self.endpoint}: {_reason(exc)}") from None
 
     async def _request(
         self, method: str, path: str, repository: str, headers: dict[str, str] | None = None

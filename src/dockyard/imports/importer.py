@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import platform as host_platform
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.errors import RegistryError, StatusError
+from dockyard.imagestreams import importstatus
 from dockyard.imagestreams.spec import TagImportPolicy, TagReferencePolicy, invalid, parse_model
 from dockyard.imagestreams.streams import API_VERSION, ImageStreamService
 from dockyard.imports.client import UpstreamClient, UpstreamError
@@ -33,6 +36,7 @@ from dockyard.metadata import (
     tags as tag_rows,
 )
 from dockyard.metadata.engine import Database
+from dockyard.metadata.resources import ResourceStore
 from dockyard.registry.blobs import blob_path
 from dockyard.registry.digest import Hasher, parse_digest
 from dockyard.registry.images import manifest_references
@@ -105,6 +109,7 @@ class Importer:
         self.upstreams = upstreams
         self.streams = streams
         self.max_tags = max_tags
+        self.status = ResourceStore(db)
 
     # --- the ImageStreamImport resource ----------------------------------------------------
 
@@ -314,6 +319,58 @@ class Importer:
                     await self._record(conn, repository_id, fetched)
                 await tag_rows.move(conn, repository_id, item.tag, item.fetched.digest)
             await stream_rows.touch(conn, repository_id, repository)
+        for item in items:
+            await self._remember(namespace, stream, item.tag, None, generation)
+
+    async def reimport(self, namespace: str, stream: str, entry: JSON) -> None:
+        """Import a spec tag again (a scheduled import); a failure becomes the tag's
+        ``ImportSuccess`` condition, as it does in OpenShift."""
+        try:
+            source = parse_image_reference(entry["from"]["name"])
+        except ReferenceError as exc:
+            await self._failed(namespace, stream, entry, UpstreamError(str(exc)))
+            return
+        item = TagImport(
+            entry["name"],
+            source,
+            TagImportPolicy.model_validate(entry.get("importPolicy") or {}),
+            TagReferencePolicy.model_validate(entry.get("referencePolicy") or {}),
+        )
+        await self._fetch(namespace, item)
+        if item.error is not None:
+            await self._failed(namespace, stream, entry, item.error)
+            return
+        await self.commit(namespace, stream, [item])
+
+    async def _failed(self, namespace: str, stream: str, entry: JSON, error: UpstreamError) -> None:
+        generation = int(entry.get("generation") or 0)
+        if await self._remember(namespace, stream, entry["name"], error, generation):
+            repository = f"{namespace}/{stream}"
+            async with self.db.write() as conn:
+                repository_id = await repositories.find_id(conn, repository)
+                if repository_id is not None:
+                    await stream_rows.touch(conn, repository_id, repository)
+
+    async def _remember(
+        self,
+        namespace: str,
+        stream: str,
+        tag: str,
+        error: UpstreamError | None,
+        generation: int,
+    ) -> bool:
+        """Store when the tag was last tried and how it went; True if its conditions changed."""
+        name = importstatus.name_of(stream, tag)
+        now = time.time()
+        found = await self.status.find(importstatus.TAG_IMPORTS, namespace, name)
+        before = list((found or {}).get("conditions") or [])
+        conditions = [] if error is None else [_condition(error, generation, before)]
+        body = {"lastAttempt": now, "conditions": conditions}
+        if found is None:
+            await self.status.create(importstatus.TAG_IMPORTS, namespace, name, body)
+        else:
+            await self.status.replace(importstatus.TAG_IMPORTS, namespace, name, lambda _: body)
+        return conditions != before
 
     async def _put(self, digest: str, content: bytes) -> None:
         path = blob_path(parse_digest(digest))
@@ -423,6 +480,21 @@ def _config_metadata(fetched: Fetched) -> JSON:
             if source in config:
                 found[key] = config[source]
     return found
+
+
+def _condition(error: UpstreamError, generation: int, before: list[JSON]) -> JSON:
+    """``ImportSuccess: False``; its transition time stays while it stays failed."""
+    status = _status(error)
+    previous = next((c for c in before if c.get("type") == "ImportSuccess"), None)
+    return {
+        "type": "ImportSuccess",
+        "status": "False",
+        "lastTransitionTime": (previous or {}).get("lastTransitionTime")
+        or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "reason": status["reason"],
+        "message": status["message"],
+        "generation": generation,
+    }
 
 
 def _status(error: UpstreamError | None) -> JSON:

@@ -1,0 +1,96 @@
+"""Scheduled imports: spec tags with ``importPolicy.scheduled`` are imported again on an interval.
+
+One process of the cluster does it at a time: the holder of the ``imports/scheduled`` lease
+(the lease mechanism of webhook delivery). Each turn it imports every scheduled tag whose last
+attempt is older than the interval; the outcome lands in the tag's status (a new image and tag
+event, or an ``ImportSuccess: False`` condition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from dockyard.events.delivery import Lease
+from dockyard.imagestreams import importstatus
+from dockyard.imports.importer import Importer
+from dockyard.metadata import streams as stream_rows
+from dockyard.metadata.engine import Database
+
+logger = logging.getLogger(__name__)
+LEASE = "imports/scheduled"
+MAX_TICK = 30.0
+
+
+class ImportScheduler:
+    def __init__(
+        self, db: Database, importer: Importer, interval: float, holder: str | None = None
+    ) -> None:
+        self.db = db
+        self.importer = importer
+        self.interval = interval
+        self.tick = min(interval / 4, MAX_TICK)
+        holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        self.lease = Lease(db, LEASE, holder)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.lease.keep(), name=f"lease {LEASE}"),
+            asyncio.create_task(self._loop(), name="scheduled imports"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.lease.release()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            if not self.lease.held:
+                continue
+            try:
+                await self.run_once()
+            except Exception:
+                logger.exception("scheduled imports failed")
+
+    async def run_once(self) -> int:
+        """Import every scheduled tag that is due; returns how many were tried."""
+        tried = 0
+        for namespace, stream, entry in await self.due():
+            if not self.lease.held:
+                break
+            await self.importer.reimport(namespace, stream, entry)
+            tried += 1
+        return tried
+
+    async def due(self) -> list[tuple[str, str, dict[str, Any]]]:
+        now = time.time()
+        found = []
+        async with self.db.read() as conn:
+            for row in await stream_rows.list_in(conn, None):
+                namespace, _, stream = row.name.partition("/")
+                scheduled = [
+                    entry
+                    for entry in (row.spec or {}).get("tags") or []
+                    if (entry.get("from") or {}).get("kind") == "DockerImage"
+                    and (entry.get("importPolicy") or {}).get("scheduled")
+                ]
+                if not scheduled:
+                    continue
+                records = await importstatus.of_stream(conn, namespace, stream)
+                for entry in scheduled:
+                    last = float(records.get(entry["name"], {}).get("lastAttempt") or 0)
+                    if now - last >= self.interval:
+                        found.append((namespace, stream, entry))
+        return found
