@@ -33,6 +33,8 @@ from dockyard.observability.logging import logging_config, setup_logging
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from dockyard.operator.supervision import Operator
+
 SETTINGS_FILE_ENV = "DOCKYARD_SETTINGS_FILE"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 WORKER_APP = "dockyard.cli.serve:create_worker_app"
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dockyard.auth.bootstrap import bootstrap
     from dockyard.metadata.engine import migrate
-    from dockyard.operator.reconciler import seed
+    from dockyard.operator.supervision import Operator, seed
 
     try:
         migrate(settings.database.url)
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         logger.error("cannot listen", extra={"addr": settings.http.addr}, exc_info=True)
         return 1
     with listener:
-        return _supervise(settings, listener)
+        return _supervise(settings, listener, Operator)
 
 
 def _announce_admin(password: str, settings: Settings) -> None:
@@ -141,7 +143,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _supervise(settings: Settings, listener: socket.socket) -> int:
+def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Operator]) -> int:
     host, port = settings.http.bind_address()
     settings_file = _write_settings_file(settings)
     try:
@@ -168,7 +170,12 @@ def _supervise(settings: Settings, listener: socket.socket) -> int:
         )
         supervisor = Multiprocess(config, sockets=[listener])
         logger.info("listening on %s", settings.http.addr, extra={"workers": settings.workers})
-        supervisor.run()
+        operator = operator_of(settings, _Workers(supervisor, settings.workers))
+        operator.start()
+        try:
+            supervisor.run()
+        finally:
+            operator.stop()
     finally:
         os.environ.pop(SETTINGS_FILE_ENV, None)
         os.environ.pop(MULTIPROCESS_ENV, None)
@@ -177,6 +184,33 @@ def _supervise(settings: Settings, listener: socket.socket) -> int:
         logger.error("a worker failed to start; see the lines above")
         return 1
     return 0
+
+
+class _Workers:
+    """uvicorn's supervisor as the operator drives it: through its signal queue, so every
+    change is made by the supervisor's own thread, as if an administrator sent the signal."""
+
+    def __init__(self, supervisor: Multiprocess, workers: int) -> None:
+        self.supervisor = supervisor
+        self.wanted = workers
+
+    def count(self) -> int:
+        return self.wanted
+
+    def ready(self) -> int:
+        return sum(1 for worker in list(self.supervisor.processes) if worker.process.is_alive())
+
+    def scale(self, replicas: int) -> None:
+        step = signal.SIGTTIN if replicas > self.wanted else signal.SIGTTOU
+        self.supervisor.signal_queue.extend([step] * abs(replicas - self.wanted))
+        self.wanted = replicas
+
+    def roll(self) -> None:
+        self.supervisor.signal_queue.append(signal.SIGHUP)
+
+    def recreate(self) -> None:
+        """Stop every worker now; the supervisor starts their replacements as they exit."""
+        self.supervisor.terminate_all()
 
 
 def _write_settings_file(settings: Settings) -> Path:

@@ -1,12 +1,10 @@
-"""The reconciler each worker runs: it follows the cluster Config and converges on it.
+"""The Config as each worker follows it.
 
 Every worker polls the Config's resourceVersion (one indexed read, twice a second), so a change
 made through any worker or replica applies everywhere within a second, without a restart: the
 management state, ``readOnly``, the request limits and the log level are swapped in as one
-``RegistryState`` that the middleware reads per request. Then the worker writes the status it
-sees, conditional on the version it read: workers agree on the status, so the first write wins
-and the others find nothing left to change. Storage checks are repeated every few seconds, so a
-credentials secret created later is noticed.
+``RegistryState`` that the middleware reads per request. Status is written by the supervisor
+(``operator.supervision``), which knows the workers.
 """
 
 from __future__ import annotations
@@ -14,27 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
-from typing import Any
 
-from dockyard.auth.access import ANONYMOUS
-from dockyard.auth.identities import IdentityService
-from dockyard.auth.policy import PolicyService
-from dockyard.auth.projects import ProjectService
 from dockyard.config.model import Settings
 from dockyard.errors import StatusError
-from dockyard.metadata.engine import Database
-from dockyard.metadata.resources import SECRET, ResourceStore, body_of
+from dockyard.metadata.resources import ResourceStore
 from dockyard.observability import metrics
-from dockyard.operator import config, storage
-from dockyard.operator.config import CONFIG, CREDENTIALS_SECRET, NAME, SYSTEM_NAMESPACE, ConfigSpec
+from dockyard.operator import config
+from dockyard.operator.config import CONFIG, NAME, ConfigSpec
 from dockyard.operator.limits import Limit, RequestLimiter
-from dockyard.operator.status import status_of
 
 NO_LIMIT = Limit()
 POLL_SECONDS = 0.5
-STATUS_SECONDS = 5.0
 LOG_LEVELS = {"Normal": None, "Debug": logging.DEBUG, "Trace": logging.DEBUG, "TraceAll": 1}
 """``logLevel`` to Python levels; Normal is the process settings' ``log.level``."""
 
@@ -81,34 +70,6 @@ async def ensure_config(store: ResourceStore, settings: Settings) -> None:
         await store.create(CONFIG, None, NAME, body)
 
 
-async def ensure_system_namespaces(db: Database) -> None:
-    """``openshift-image-registry`` and ``openshift-config``, where the operator reads secrets
-    and config maps, exist from the first start, so the reference's commands work as written."""
-    policy = PolicyService(db)
-    projects = ProjectService(db, policy, IdentityService(db))
-    for namespace in (SYSTEM_NAMESPACE, config.CONFIG_NAMESPACE):
-        with contextlib.suppress(StatusError):
-            await projects.create_project(namespace, ANONYMOUS)
-
-
-def seed(settings: Settings) -> int:
-    """At ``dockyard serve`` start, once: the Config and the system namespaces; the number of
-    worker processes the Config asks for."""
-
-    async def run() -> int:
-        db = Database(settings.database.url)
-        try:
-            store = ResourceStore(db)
-            await ensure_config(store, settings)
-            await ensure_system_namespaces(db)
-            found = await store.find(CONFIG, None, NAME)
-            return config.parse(found).replicas if found is not None else settings.workers
-        finally:
-            await db.close()
-
-    return asyncio.run(run())
-
-
 class Reconciler:
     """One worker's view of the Config: the state in force, its limiters, and the status loop."""
 
@@ -119,7 +80,6 @@ class Reconciler:
         self.read_limiter = RequestLimiter(self.state.read)
         self.write_limiter = RequestLimiter(self.state.write)
         self._version: int | None = None
-        self._checked = 0.0
         self._applied = False
         self._task: asyncio.Task[None] | None = None
 
@@ -143,10 +103,9 @@ class Reconciler:
                 logger.warning("cannot reconcile the registry Config", exc_info=True)
 
     async def sync(self) -> None:
-        """Apply a changed Config; write the status when it changed or a check is due."""
+        """Apply the Config when it changed."""
         version = await self.store.version(CONFIG, None, NAME)
-        due = time.monotonic() - self._checked >= STATUS_SECONDS
-        if version is None or (version == self._version and not due):
+        if version is None or version == self._version:
             return
         found = await self.store.find(CONFIG, None, NAME)
         if found is None:
@@ -154,7 +113,6 @@ class Reconciler:
         self._version = int(found["metadata"]["resourceVersion"])
         spec = config.parse(found)
         self._apply(spec)
-        await self._write_status(found, spec)
 
     def _apply(self, spec: ConfigSpec) -> None:
         """Swap in the spec's state; Unmanaged leaves what runs as it is."""
@@ -180,25 +138,3 @@ class Reconciler:
         metrics.REMOVED.set(1 if new.removed else 0)
         self.state = new
         self._applied = True
-
-    async def _write_status(self, found: dict[str, Any], spec: ConfigSpec) -> None:
-        self._checked = time.monotonic()
-        secret = await self.store.find(SECRET, SYSTEM_NAMESPACE, CREDENTIALS_SECRET)
-        credentials = None if secret is None else dict(secret.get("data") or {})
-        report = storage.check(spec, credentials, self.settings)
-        previous = found.get("status") or {}
-        metadata = found["metadata"]
-        status = status_of(spec, metadata["generation"], report, self.settings.workers, previous)
-        if status is previous:
-            return
-        try:
-            await self.store.replace(
-                CONFIG,
-                None,
-                NAME,
-                lambda current: {**body_of(current), "status": status},
-                metadata["resourceVersion"],
-            )
-        except StatusError as exc:
-            if exc.code not in (404, 409):
-                raise  # 409: another worker wrote it first; the next poll sees its status

@@ -19,8 +19,15 @@ REMOVED = (
 UNMANAGED = "The registry configuration is unmanaged: changes to the Config are not applied"
 
 
-def conditions_of(spec: ConfigSpec, storage: StorageReport) -> list[Condition]:
+def conditions_of(
+    spec: ConfigSpec, storage: StorageReport, rolling_out: bool = False, ready: int | None = None
+) -> list[Condition]:
     state = spec.management_state
+    rolling = (
+        f"{ready} of {spec.replicas} workers are ready"
+        if ready is not None and ready != spec.replicas
+        else "the workers are being replaced"
+    )
     if state == "Removed":
         available = Condition("Available", False, "Removed", REMOVED)
         progressing = Condition("Progressing", False, "Removed", REMOVED)
@@ -30,6 +37,9 @@ def conditions_of(spec: ConfigSpec, storage: StorageReport) -> list[Condition]:
     elif not storage.exists:
         available = Condition("Available", False, storage.reason, storage.message)
         progressing = Condition("Progressing", False, "Error", storage.message)
+    elif rolling_out:
+        available = Condition("Available", bool(ready), "MinimumAvailability", rolling)
+        progressing = Condition("Progressing", True, "DeploymentNotCompleted", rolling)
     else:
         available = Condition("Available", True, "Ready", READY)
         progressing = Condition("Progressing", False, "Ready", READY)
@@ -52,16 +62,18 @@ def status_of(
     spec: ConfigSpec,
     generation: int,
     report: StorageReport,
-    replicas: int,
+    ready: int,
     previous: dict[str, Any],
+    *,
+    progressing: bool = False,
 ) -> dict[str, Any]:
     """The new status, or ``previous`` itself when nothing in it would change."""
-    found = conditions_of(spec, report)
+    found = conditions_of(spec, report, progressing, ready)
     applied = spec.storage.model_dump(mode="json", by_alias=True, exclude_none=True)
     storage = applied if report.exists else previous.get("storage") or {}
     status = {
         "observedGeneration": generation,
-        "readyReplicas": 0 if spec.management_state == "Removed" else replicas,
+        "readyReplicas": 0 if spec.management_state == "Removed" else ready,
         "version": __version__,
         "storage": storage,
     }

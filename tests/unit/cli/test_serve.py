@@ -65,6 +65,26 @@ def replace_bootstrap(monkeypatch: pytest.MonkeyPatch, password: str | None) -> 
     monkeypatch.setitem(sys.modules, "dockyard.auth.bootstrap", bootstrap)
 
 
+class IdleOperator:
+    """Stands in for the operator's thread: the database it would read is not there."""
+
+    def __init__(self, settings: Settings, workers: Any) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def replace_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    supervision = types.ModuleType("dockyard.operator.supervision")
+    supervision.seed = lambda settings: settings.workers  # type: ignore[attr-defined]
+    supervision.Operator = IdleOperator  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dockyard.operator.supervision", supervision)
+
+
 @pytest.fixture
 def migrations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
@@ -72,6 +92,7 @@ def migrations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     engine.migrate = calls.append  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dockyard.metadata.engine", engine)
     replace_bootstrap(monkeypatch, None)
+    replace_operator(monkeypatch)
     return calls
 
 
@@ -168,6 +189,7 @@ def test_failed_migration_starts_no_worker(
     engine.migrate = migrate  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dockyard.metadata.engine", engine)
     replace_bootstrap(monkeypatch, None)
+    replace_operator(monkeypatch)
     assert main(serve_args(tmp_path, free_port())) == 1
     assert supervisor.instances == []
     err = capsys.readouterr().err

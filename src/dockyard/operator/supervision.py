@@ -1,0 +1,192 @@
+"""The operator in ``dockyard serve``'s supervisor: seeds the Config, converges the worker
+processes on it, and writes its status.
+
+A thread of the supervisor process polls the Config twice a second. ``replicas`` becomes the
+number of workers; a change to what workers read only when they start (``httpSecret``,
+``storage``, ``disableRedirect``) replaces them, one at a time with ``rolloutStrategy:
+RollingUpdate`` (each new worker serves before an old one stops, so no request fails) or all at
+once with ``Recreate``. ``Unmanaged`` leaves the workers as they are. The supervisor is the one
+writer of the status: it knows how many workers are ready and whether a roll is under way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+from dockyard.auth.access import ANONYMOUS
+from dockyard.auth.identities import IdentityService
+from dockyard.auth.policy import PolicyService
+from dockyard.auth.projects import ProjectService
+from dockyard.config.model import Settings
+from dockyard.errors import StatusError
+from dockyard.metadata.engine import Database
+from dockyard.metadata.resources import SECRET, ResourceStore, body_of
+from dockyard.operator import config, storage
+from dockyard.operator.config import CONFIG, CREDENTIALS_SECRET, NAME, SYSTEM_NAMESPACE, ConfigSpec
+from dockyard.operator.reconciler import ensure_config
+from dockyard.operator.status import status_of
+
+POLL_SECONDS = 0.5
+STATUS_SECONDS = 5.0
+"""How often the storage checks run again although the Config did not change."""
+
+logger = logging.getLogger(__name__)
+
+
+class Workers(Protocol):
+    """The supervisor's processes, as the operator drives them."""
+
+    def count(self) -> int: ...
+
+    def ready(self) -> int: ...
+
+    def scale(self, replicas: int) -> None: ...
+
+    def roll(self) -> None: ...
+
+    def recreate(self) -> None: ...
+
+
+async def ensure_system_namespaces(db: Database) -> None:
+    """``openshift-image-registry`` and ``openshift-config``, where the operator reads secrets
+    and config maps, exist from the first start, so the reference's commands work as written."""
+    policy = PolicyService(db)
+    projects = ProjectService(db, policy, IdentityService(db))
+    for namespace in (SYSTEM_NAMESPACE, config.CONFIG_NAMESPACE):
+        with contextlib.suppress(StatusError):
+            await projects.create_project(namespace, ANONYMOUS)
+
+
+def seed(settings: Settings) -> int:
+    """At start, once: the Config and the system namespaces; the worker count it asks for."""
+
+    async def run() -> int:
+        db = Database(settings.database.url)
+        try:
+            store = ResourceStore(db)
+            await ensure_config(store, settings)
+            await ensure_system_namespaces(db)
+            found = await store.find(CONFIG, None, NAME)
+            return config.parse(found).replicas if found is not None else settings.workers
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def rollout_key(spec: ConfigSpec) -> str:
+    """What workers read only when they start: a change to it replaces them."""
+    read_at_start = {
+        "httpSecret": spec.http_secret,
+        "storage": config.dump(spec)["storage"],
+        "disableRedirect": spec.disable_redirect,
+    }
+    return json.dumps(read_at_start, sort_keys=True)
+
+
+class Operator:
+    """The supervisor's thread: converge the workers, write the status."""
+
+    def __init__(self, settings: Settings, workers: Workers) -> None:
+        self.settings = settings
+        self.workers = workers
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="operator", daemon=True)
+        self._key: str | None = None
+        self._rolled_at = 0.0
+        self._checked = 0.0
+        self._version = ""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _main(self) -> None:
+        asyncio.run(self._loop())
+
+    async def _loop(self) -> None:
+        db = Database(self.settings.database.url)
+        store = ResourceStore(db)
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self.reconcile(store)
+                except Exception:
+                    logger.warning("cannot reconcile the registry Config", exc_info=True)
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            await db.close()
+
+    async def reconcile(self, store: ResourceStore) -> None:
+        found = await store.find(CONFIG, None, NAME)
+        if found is None:
+            return
+        spec = config.parse(found)
+        if spec.management_state != "Unmanaged":
+            self._converge(spec)
+        progressing = self.workers.count() != self.workers.ready() or (
+            time.monotonic() - self._rolled_at < POLL_SECONDS * 4
+        )
+        version = found["metadata"]["resourceVersion"]
+        due = time.monotonic() - self._checked >= STATUS_SECONDS
+        if version != self._version or due or progressing:
+            await self._write_status(store, found, spec, progressing)
+
+    def _converge(self, spec: ConfigSpec) -> None:
+        if self.workers.count() != spec.replicas:
+            logger.info(
+                "scaling the registry",
+                extra={"from": self.workers.count(), "replicas": spec.replicas},
+            )
+            self.workers.scale(spec.replicas)
+        key = rollout_key(spec)
+        if self._key is not None and key != self._key:
+            logger.info("replacing the workers", extra={"strategy": spec.rollout_strategy})
+            self._rolled_at = time.monotonic()
+            if spec.rollout_strategy == "Recreate":
+                self.workers.recreate()
+            else:
+                self.workers.roll()
+        self._key = key
+
+    async def _write_status(
+        self, store: ResourceStore, found: dict[str, Any], spec: ConfigSpec, progressing: bool
+    ) -> None:
+        self._checked = time.monotonic()
+        self._version = found["metadata"]["resourceVersion"]
+        secret = await store.find(SECRET, SYSTEM_NAMESPACE, CREDENTIALS_SECRET)
+        credentials = None if secret is None else dict(secret.get("data") or {})
+        report = storage.check(spec, credentials, self.settings)
+        previous = found.get("status") or {}
+        status = status_of(
+            spec,
+            found["metadata"]["generation"],
+            report,
+            self.workers.ready(),
+            previous,
+            progressing=progressing,
+        )
+        if status is previous:
+            return
+        try:
+            updated = await store.replace(
+                CONFIG,
+                None,
+                NAME,
+                lambda current: {**body_of(current), "status": status},
+                self._version,
+            )
+        except StatusError as exc:
+            if exc.code not in (404, 409):
+                raise  # 409: the Config changed meanwhile; the next round sees it
+            return
+        self._version = updated["metadata"]["resourceVersion"]
