@@ -294,3 +294,38 @@ def test_longest_tag_works(api: httpx.Client) -> None:
     response = api.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT_MANIFESTS})
     assert_status(response, 200)
     assert response.content == image.manifest
+
+
+# ---------------------------------------------------------------------------------------------
+# every worker serves a change at once (each caches what references resolve to)
+
+
+def _digests_on_fresh_connections(api: httpx.Client, repo: str, reference: str) -> set[str]:
+    """What 16 new connections are served: the kernel spreads them over the workers."""
+    seen = set()
+    for _ in range(16):
+        response = _get_on_new_connection(api, repo, reference)
+        seen.add(response.headers.get("docker-content-digest", str(response.status_code)))
+    return seen
+
+
+def _get_on_new_connection(api: httpx.Client, repo: str, reference: str) -> httpx.Response:
+    return httpx.get(
+        f"{str(api.base_url).rstrip('/')}/v2/{repo}/manifests/{reference}",
+        headers={"Accept": ACCEPT_MANIFESTS, "Connection": "close"},
+        auth=api.auth,
+        timeout=30,
+    )
+
+
+def test_a_moved_tag_is_served_by_every_worker_at_once(api: httpx.Client) -> None:
+    repo = unique_repo()
+    first = push_image(api, repo, "v1").digest
+    assert _digests_on_fresh_connections(api, repo, "v1") == {first}  # every worker has it now
+    second = push_image(api, repo, "v1").digest
+    assert _digests_on_fresh_connections(api, repo, "v1") == {second}
+    assert api.delete(f"/v2/{repo}/manifests/v1").status_code == 202
+    assert _digests_on_fresh_connections(api, repo, "v1") == {"404"}
+    assert api.delete(f"/v2/{repo}/manifests/{second}").status_code == 202
+    assert _digests_on_fresh_connections(api, repo, second) == {"404"}
+    assert _digests_on_fresh_connections(api, repo, first) == {first}

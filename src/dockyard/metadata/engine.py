@@ -2,7 +2,8 @@
 
 SQLite serves several worker processes at once: WAL journal, a busy timeout, and write
 transactions that take the write lock up front (``BEGIN IMMEDIATE``) so two writers never
-deadlock upgrading a read lock. PostgreSQL needs none of that.
+deadlock upgrading a read lock. PostgreSQL needs none of that. Every write changes the
+database's epoch (``metadata.epoch``) once it has committed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from dockyard.metadata.epoch import Epoch, FileEpoch, LocalEpoch, NoEpoch
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -27,8 +30,12 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
+    # Each aiosqlite connection is a thread: keep enough open for the worker's concurrency
+    # rather than opening and closing overflow connections under load.
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=pool_size
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -53,13 +60,20 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.epoch: Epoch
         if is_sqlite(url):
-            self._reader = _sqlite_engine(url, "BEGIN")
-            self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE")
+            self._reader = _sqlite_engine(url, "BEGIN", pool_size=16)
+            self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE", pool_size=4)
+            database = make_url(url).database
+            if database and database != ":memory:":
+                self.epoch = FileEpoch(Path(f"{database}-epoch"))
+            else:
+                self.epoch = LocalEpoch()
         else:
             self._reader = self._writer = create_async_engine(
                 url, pool_size=10, max_overflow=10, pool_pre_ping=True
             )
+            self.epoch = NoEpoch()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -68,8 +82,11 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._writer.begin() as conn:
-            yield conn
+        try:
+            async with self._writer.begin() as conn:
+                yield conn
+        finally:
+            self.epoch.bump()
 
     async def close(self) -> None:
         await self._reader.dispose()

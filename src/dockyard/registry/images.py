@@ -39,6 +39,7 @@ from dockyard.storage.driver import PathNotFoundError
 
 MAX_MANIFEST_SIZE = 4 << 20
 CONTENT_CACHE_SIZE = 2048
+RESOLVED_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,27 @@ class ImageService:
         self.ctx = ctx
         # Content by digest never changes, so a cache of it needs no invalidation.
         self._content: OrderedDict[str, bytes] = OrderedDict()
+        # What a reference resolves to holds until the next metadata write (the epoch).
+        self._resolved: dict[tuple[str, str], image_rows.ImageRow] = {}
+        self._resolved_epoch: bytes | None = None
 
     async def resolve(self, repository: str, reference: Digest | str) -> image_rows.ImageRow:
+        epoch = self.ctx.db.epoch.current()
+        if epoch != self._resolved_epoch:
+            self._resolved.clear()
+            self._resolved_epoch = epoch
+        key = (repository, str(reference))
+        found = self._resolved.get(key)
+        if found is not None:
+            return found
+        image = await self._resolve(repository, reference)
+        if epoch is not None and epoch == self._resolved_epoch:
+            if len(self._resolved) >= RESOLVED_CACHE_SIZE:
+                self._resolved.clear()
+            self._resolved[key] = image
+        return image
+
+    async def _resolve(self, repository: str, reference: Digest | str) -> image_rows.ImageRow:
         async with self.ctx.db.read() as conn:
             if isinstance(reference, str):
                 digest = await tag_rows.resolve(conn, repository, reference)

@@ -1,0 +1,68 @@
+"""A value that changes whenever any process commits a metadata write.
+
+Caches of metadata (tag resolution, tag lists) stay valid while it is unchanged, so a read
+path that hits the cache needs no database round trip, and a write in one worker process is
+seen by the next request in every other one. The reader takes the epoch *before* reading the
+database and the writer changes it *after* committing, so a cached answer is never newer than
+its epoch says and never outlives a commit it missed.
+
+Each change writes a fresh random value rather than a count, so two processes changing it at
+once can't leave it at a value a reader has already seen.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from pathlib import Path
+
+SIZE = 8
+
+
+class LocalEpoch:
+    """For a database no other process writes to (in-memory SQLite)."""
+
+    def __init__(self) -> None:
+        self._value = os.urandom(SIZE)
+
+    def current(self) -> bytes | None:
+        return self._value
+
+    def bump(self) -> None:
+        self._value = os.urandom(SIZE)
+
+
+class FileEpoch:
+    """Shared by the processes of one machine through a memory-mapped file beside the
+    SQLite database. Opening it changes it: a process that died between a commit and its
+    change is replaced by one that makes the change."""
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < SIZE:
+                os.ftruncate(fd, SIZE)
+            self._map = mmap.mmap(fd, SIZE)
+        finally:
+            os.close(fd)
+        self.bump()
+
+    def current(self) -> bytes | None:
+        return self._map[:SIZE]
+
+    def bump(self) -> None:
+        self._map[:SIZE] = os.urandom(SIZE)
+
+
+class NoEpoch:
+    """For databases shared across machines (PostgreSQL), until changes are announced across
+    replicas: nothing is cached."""
+
+    def current(self) -> bytes | None:
+        return None
+
+    def bump(self) -> None:
+        return None
+
+
+Epoch = LocalEpoch | FileEpoch | NoEpoch

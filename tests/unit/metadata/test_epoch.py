@@ -1,0 +1,63 @@
+"""The metadata epoch: what tells every process that a cached answer may be stale."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from dockyard.metadata.engine import Database
+from dockyard.metadata.epoch import FileEpoch, LocalEpoch, NoEpoch
+
+
+def test_a_change_in_another_process_is_seen(tmp_path: Path) -> None:
+    path = tmp_path / "db-epoch"
+    epoch = FileEpoch(path)
+    before = epoch.current()
+    code = f"from dockyard.metadata.epoch import FileEpoch; FileEpoch({str(path)!r}).bump()"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert epoch.current() != before
+
+
+def test_every_change_gives_a_new_value(tmp_path: Path) -> None:
+    first, second = FileEpoch(tmp_path / "e"), FileEpoch(tmp_path / "e")
+    seen = {first.current()}
+    for epoch in (first, second, first, second):
+        epoch.bump()
+        assert first.current() == second.current()
+        assert first.current() not in seen
+        seen.add(first.current())
+
+
+def test_opening_changes_it(tmp_path: Path) -> None:
+    epoch = FileEpoch(tmp_path / "e")
+    before = epoch.current()
+    FileEpoch(tmp_path / "e")
+    assert epoch.current() != before
+
+
+def test_local_and_disabled_epochs() -> None:
+    local = LocalEpoch()
+    before = local.current()
+    local.bump()
+    assert local.current() not in (before, None)
+    assert NoEpoch().current() is None
+
+
+def test_a_write_changes_the_epoch_after_it_commits(tmp_path: Path) -> None:
+    asyncio.run(_write_and_watch(tmp_path))
+
+
+async def _write_and_watch(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'dockyard.db'}")
+    try:
+        assert isinstance(db.epoch, FileEpoch)
+        assert (tmp_path / "dockyard.db-epoch").is_file()
+        before = db.epoch.current()
+        async with db.write() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            assert db.epoch.current() == before, "not before the commit"
+        assert db.epoch.current() != before
+    finally:
+        await db.close()
