@@ -227,3 +227,65 @@ def wait_for(
             return tag
         assert time.monotonic() < deadline, f"the scheduled import never happened: {tag}"
         time.sleep(0.3)
+
+
+def test_the_cluster_image_config_blocks_allows_and_marks_insecure_registries(
+    registry_factory: RegistryFactory, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    server = registry_factory(workers=1)
+    layout = make_layout(tmp_path / "src", "1.0")
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/app:1.0")
+    source = f"{upstream.host}/team/app:1.0"
+    layer = layout.images[0].layers[0]
+
+    def configure(client: httpx.Client, sources: dict[str, Any]) -> httpx.Response:
+        body = {
+            "apiVersion": "config.openshift.io/v1",
+            "kind": "Image",
+            "metadata": {"name": "cluster"},
+            "spec": {"registrySources": sources},
+        }
+        path = "/apis/config.openshift.io/v1/images"
+        if client.get(f"{path}/cluster").status_code == 404:
+            return client.post(path, json=body)
+        return client.put(f"{path}/cluster", json=body)
+
+    def outcome(client: httpx.Client, project: str, **policy: Any) -> dict[str, Any]:
+        spec = {"import": True, "images": [one_image(source, **policy)]}
+        response = image_import(client, project, "app", spec)
+        assert response.status_code == 201, response.text
+        status: dict[str, Any] = response.json()["status"]["images"][0]["status"]
+        return status
+
+    with server.client(timeout=60) as api:
+        project = new_project(api)
+        assert configure(api, {"insecureRegistries": [upstream.host]}).status_code == 201
+        assert outcome(api, project)["status"] == "Success", "insecure by the config alone"
+
+        assert configure(api, {"blockedRegistries": [upstream.host]}).status_code == 200
+        blocked = outcome(api, project, insecure=True)
+        assert blocked["reason"] == "Forbidden"
+        assert "blockedRegistries" in blocked["message"]
+        refused = api.get(f"/v2/{project}/app/blobs/{layer.digest}")
+        assert refused.status_code == 404, "pull-through obeys the config too"
+        assert "blockedRegistries" in refused.json()["errors"][0]["message"]
+
+        allowed = {"allowedRegistries": ["*.example.com", f"{upstream.host}/team/app"]}
+        assert configure(api, allowed).status_code == 200
+        assert outcome(api, project, insecure=True)["status"] == "Success"
+        assert api.get(f"/v2/{project}/app/blobs/{layer.digest}").content == layer.data
+        assert configure(api, {"allowedRegistries": ["*.example.com"]}).status_code == 200
+        assert "allowedRegistries" in outcome(api, project, insecure=True)["message"]
+
+        both = configure(api, {"allowedRegistries": ["a.io"], "blockedRegistries": ["b.io"]})
+        assert both.status_code == 422, both.text
+        assert both.json()["details"]["causes"][0]["field"] == "spec.registrySources"
+        other = api.post(
+            "/apis/config.openshift.io/v1/images",
+            json={
+                "apiVersion": "config.openshift.io/v1",
+                "kind": "Image",
+                "metadata": {"name": "other"},
+            },
+        )
+        assert other.status_code == 422, other.text

@@ -40,7 +40,6 @@ from dockyard.http.pruning import pruning_routes, start_pruning
 from dockyard.http.resources.routes import resource_routes
 from dockyard.imagestreams.images import ImageObjectService
 from dockyard.imagestreams.streams import ImageStreamService
-from dockyard.imports.credentials import PullSecrets
 from dockyard.imports.importer import Importer
 from dockyard.imports.pullthrough import PullThrough
 from dockyard.imports.scheduler import ImportScheduler
@@ -109,7 +108,7 @@ def create_app(settings: Settings) -> Starlette:
         bearer = BearerTokens(db)
         await bearer.start()
         imagestreams = ImageStreamService(db, registry_host(settings))
-        upstreams = Upstreams(PullSecrets(ResourceStore(db)))
+        upstreams = Upstreams.from_store(ResourceStore(db))
         importer = Importer(db, ctx.storage, upstreams, imagestreams, settings.imports.maxtags)
         app.state.services = AppServices(
             identities=identities,

@@ -7,9 +7,13 @@ clients are kept per host and credentials, so a token fetched once serves many r
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from dockyard.imports.client import Credentials, UpstreamClient
+from dockyard.imports.credentials import PullSecrets
+from dockyard.imports.policy import RegistryPolicy, RegistrySources, cluster_policy
 from dockyard.imports.reference import ImageReference
+from dockyard.metadata.resources import ResourceStore
 
 CredentialLookup = Callable[[str, str], Awaitable[Credentials | None]]
 """``(namespace, registry host) -> credentials``: the project's pull secret for the host."""
@@ -19,22 +23,36 @@ async def no_credentials(namespace: str, registry: str) -> Credentials | None:
     return None
 
 
+async def allow_all() -> RegistryPolicy:
+    return RegistryPolicy(RegistrySources())
+
+
 class Upstreams:
     def __init__(
         self,
         credentials: CredentialLookup = no_credentials,
+        policy: Callable[[], Awaitable[RegistryPolicy]] = allow_all,
         *,
         ca_bundle: str | None = None,
         proxy: str | None = None,
     ) -> None:
         self.credentials = credentials
+        self.policy = policy
         self.ca_bundle = ca_bundle
         self.proxy = proxy
         self._clients: dict[tuple[str, bool, Credentials | None], UpstreamClient] = {}
 
+    @classmethod
+    def from_store(cls, store: ResourceStore) -> Upstreams:
+        """Credentials from the projects' pull secrets, rules from the cluster image config."""
+        return cls(PullSecrets(store), partial(cluster_policy, store))
+
     async def client(
         self, namespace: str, reference: ImageReference, insecure: bool
     ) -> UpstreamClient:
+        """A client for the image's registry, if the cluster image config allows it (which
+        may also make it insecure)."""
+        insecure = (await self.policy()).check(reference) or insecure
         credentials = await self.credentials(namespace, reference.registry)
         key = (reference.endpoint, insecure, credentials)
         found = self._clients.get(key)

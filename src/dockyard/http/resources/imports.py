@@ -1,17 +1,23 @@
 """``imagestreamimports``: create-only, as in OpenShift; the result is in the returned status.
-
 ``spec.import: true`` writes the stream, so it also needs the right to change the stream;
 a dry run only reads the upstream.
+
+``images.config.openshift.io/cluster``: which registries imports and pull-through may reach
+(``dockyard.imports.policy``), kept in the generic store.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+from pydantic import Field
+
 from dockyard.http.resources.handlers import Call, Kind, authorize
 from dockyard.http.resources.images import GROUP, as_json, stream_name
 from dockyard.http.resources.objects import JSON, ObjectBody
+from dockyard.http.resources.stored import StoredKind, kind_of, refuse
 from dockyard.imports.importer import Importer
+from dockyard.imports.policy import CLUSTER, IMAGE_CONFIG, ImageConfigSpec
 
 
 class ImageStreamImportBody(ObjectBody):
@@ -48,4 +54,36 @@ IMAGE_STREAM_IMPORTS: Kind[JSON, ImageStreamImportBody] = Kind(
     name_rule=stream_name,
 )
 
-KINDS: tuple[Kind[Any, Any], ...] = (IMAGE_STREAM_IMPORTS,)
+
+class ImageConfigBody(ObjectBody):
+    spec: ImageConfigSpec = Field(default_factory=ImageConfigSpec)
+    status: dict[str, Any] | None = None
+
+
+def prepare_image_config(body: ImageConfigBody, current: JSON | None) -> JSON:
+    """OpenShift's rule: a cluster allows some registries or blocks some, never both."""
+    sources = body.spec.registrySources
+    if sources.allowedRegistries and sources.blockedRegistries:
+        refuse(
+            IMAGE_CONFIG,
+            CLUSTER,
+            [
+                (
+                    "spec.registrySources",
+                    "FieldValueForbidden",
+                    "Forbidden: only one of blockedRegistries or allowedRegistries may be set",
+                )
+            ],
+        )
+    return {"spec": body.spec.model_dump(mode="json", exclude_none=True)}
+
+
+def cluster_only(name: str) -> str | None:
+    return None if name == CLUSTER else f'must be "{CLUSTER}": the config is cluster-wide'
+
+
+IMAGE_CONFIGS = kind_of(
+    StoredKind(IMAGE_CONFIG, ImageConfigBody, prepare_image_config, name_rule=cluster_only)
+)
+
+KINDS: tuple[Kind[Any, Any], ...] = (IMAGE_STREAM_IMPORTS, IMAGE_CONFIGS)
