@@ -44,6 +44,8 @@ WRITER_SUFFIX = "@writer"
 MAX_THREADS = 64
 REDIRECT_SECONDS = 20 * 60
 READ_RETRIES = 3
+MAX_ATTEMPTS = 4
+"""Tries of one request; botocore backs off exponentially (up to about 7 s in all)."""
 DELETE_BATCH = 1000
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchUpload"})
 _STREAM_ERRORS = (
@@ -528,7 +530,7 @@ def _client(params: S3Params) -> Any:
         signature_version="s3v4" if params.v4auth else "s3",
         s3={"addressing_style": style},
         max_pool_connections=MAX_THREADS,
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         connect_timeout=10,
         read_timeout=60,
     )
