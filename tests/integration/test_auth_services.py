@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from dockyard.auth.access import ANONYMOUS, Access, Principal
 from dockyard.auth.bearer import BearerTokens, ensure_signing_key
 from dockyard.auth.identities import IdentityService
+from dockyard.auth.jwt import LEEWAY
 from dockyard.auth.model import RoleBinding, Subject
 from dockyard.auth.policy import PolicyService
 from dockyard.auth.projects import ProjectService
@@ -148,3 +150,19 @@ async def test_bearer_tokens_grant_what_was_issued_and_die_with_their_api_token(
     anonymous, _ = await bearer.issue(ANONYMOUS, [])
     seen = await bearer.authenticate(anonymous)
     assert seen is not None and not seen.authenticated
+
+
+async def test_a_remembered_bearer_token_still_expires(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ensure_signing_key(db)
+    bearer = BearerTokens(db, ttl=60)
+    await bearer.start()
+    user = Principal("erin", True, ("system:authenticated",))
+    jwt, _ = await bearer.issue(user, [Access("repository", "p/app", "pull")])
+    assert await bearer.authenticate(jwt) is not None  # verified, and remembered
+    assert await bearer.authenticate(jwt) is not None
+    issued_at = time.time()
+    monkeypatch.setattr(time, "time", lambda: issued_at + 60 + LEEWAY + 1)
+    assert await bearer.authenticate(jwt) is None
+    assert await bearer.authenticate(jwt) is None  # and it is not remembered as valid either

@@ -5,6 +5,10 @@ The signing keys live in the database so that every worker and replica shares th
 names its key (``kid``), so keys can be rotated. Revocation must still reach tokens already
 issued: each worker refreshes, at most once a second, the set of API tokens revoked and users
 deleted, and refuses bearer tokens derived from them.
+
+A client sends the same token with every request of a pull or push, so each worker remembers
+the tokens it has verified until they expire: the signature is checked once per worker, the
+revocations on every request.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ import base64
 import time
 
 from dockyard.auth.access import Access, Principal
-from dockyard.auth.jwt import InvalidTokenError, SigningKey, issue, new_signing_key, verify
+from dockyard.auth.jwt import (
+    LEEWAY,
+    InvalidTokenError,
+    SigningKey,
+    issue,
+    new_signing_key,
+    verify,
+)
 from dockyard.metadata import changes, identities, policy as policy_rows
 from dockyard.metadata.engine import Database
 
@@ -21,6 +32,7 @@ ISSUER = "dockyard"
 SERVICE = "dockyard"
 TOKEN_TTL = 300.0
 REFRESH_EVERY = 1.0
+VERIFIED_CACHE_SIZE = 4096
 
 
 class BearerTokens:
@@ -34,6 +46,8 @@ class BearerTokens:
         self._last_change = 0
         # Tokens live at most ``ttl``: revocations older than a worker's start don't matter.
         self._revocations_read_at = time.time() - ttl
+        # Verified tokens by their exact text: the principal, and until when it holds.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def start(self) -> None:
         await self._load_keys()
@@ -57,6 +71,25 @@ class BearerTokens:
         return token, self.ttl
 
     async def authenticate(self, token: str) -> Principal | None:
+        principal = self._remembered(token) or await self._verify(token)
+        if principal is None:
+            return None
+        await self._refresh_revocations()
+        if principal.token_id in self._revoked_tokens or principal.name in self._deleted_users:
+            return None
+        return principal
+
+    def _remembered(self, token: str) -> Principal | None:
+        found = self._verified.get(token)
+        if found is None:
+            return None
+        principal, valid_until = found
+        if time.time() >= valid_until:
+            del self._verified[token]
+            return None
+        return principal
+
+    async def _verify(self, token: str) -> Principal | None:
         try:
             claims = verify(token, keys=self._keys, issuer=ISSUER, audience=SERVICE)
         except InvalidTokenError:
@@ -65,21 +98,23 @@ class BearerTokens:
                 claims = verify(token, keys=self._keys, issuer=ISSUER, audience=SERVICE)
             except InvalidTokenError:
                 return None
-        await self._refresh_revocations()
-        if claims.token_id in self._revoked_tokens or claims.subject in self._deleted_users:
-            return None
-        return Principal(
+        principal = Principal(
             claims.subject,
             claims.subject != "system:anonymous",
             claims.groups,
             grants=frozenset(access.scope for access in claims.access),
             token_id=claims.token_id,
         )
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, claims.expires_at + LEEWAY)
+        return principal
 
     async def _load_keys(self) -> None:
         async with self.db.read() as conn:
             found = await policy_rows.signing_key_rows(conn)
         self._keys = {row.kid: SigningKey(row.kid, base64.b64decode(row.secret)) for row in found}
+        self._verified.clear()  # a key may be gone
 
     async def _refresh_revocations(self) -> None:
         now = time.monotonic()

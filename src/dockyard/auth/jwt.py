@@ -26,6 +26,8 @@ MIN_SECRET_BYTES = 32
 
 MAX_TOKEN_CHARS = 16_384
 """Longer input is refused before any decoding work; granted tokens are far smaller."""
+LEEWAY = 5.0
+"""Seconds of clock difference between replicas allowed on ``exp``, ``nbf`` and ``iat``."""
 
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "nbf", "iat", "jti")
 
@@ -116,7 +118,7 @@ def verify(
     issuer: str,
     audience: str,
     now: float | None = None,
-    leeway: float = 5,
+    leeway: float = LEEWAY,
 ) -> RegistryClaims:
     """Check signature, algorithm, key id, issuer, audience and times; return the claims.
 
