@@ -1,7 +1,8 @@
 """``dockyard serve`` with its blobs in S3 (moto's server): skopeo and podman push and pull,
 following the registry's 307 redirects to presigned URLs; with redirects disabled the registry
 streams blobs itself. Two workers serve each registry, so chunked uploads continue across
-processes through the multipart state kept in the bucket."""
+processes through the multipart state kept in the bucket. Behind a failing store the registry
+answers 503 and serves again once the store recovers."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from distribution_helpers import with_digest
+from distribution_helpers import assert_error, push_blob, random_bytes, with_digest
 from images import make_layout
 
 from emulators import Emulator, moto_s3, s3_client, unique_bucket
+from faultproxy import FaultProxy
 
 if TYPE_CHECKING:
     from conftest import RegistryFactory, RegistryProcess
@@ -31,12 +33,18 @@ CHUNK_SIZE = 5 * MiB
 
 
 def start_s3_registry(
-    registry_factory: RegistryFactory, moto: Emulator, *, redirect: bool
+    registry_factory: RegistryFactory,
+    moto: Emulator,
+    *,
+    redirect: bool,
+    endpoint: str | None = None,
 ) -> tuple[RegistryProcess, str]:
+    """A registry of two workers on a fresh bucket, reaching moto at ``endpoint`` (a proxy)
+    or directly."""
     bucket = unique_bucket("registry")
     env = {
         "REGISTRY_STORAGE_S3_BUCKET": bucket,
-        "REGISTRY_STORAGE_S3_REGIONENDPOINT": moto.endpoint,
+        "REGISTRY_STORAGE_S3_REGIONENDPOINT": endpoint or moto.endpoint,
         "REGISTRY_STORAGE_S3_ACCESSKEY": "testing",
         "REGISTRY_STORAGE_S3_SECRETKEY": "testing",
         "REGISTRY_STORAGE_S3_CHUNKSIZE": str(CHUNK_SIZE),
@@ -192,3 +200,29 @@ def test_chunked_upload_continues_across_workers_through_the_bucket(
         assert response.status_code == 200
         assert hashlib.sha256(response.content).hexdigest() == digest.split(":")[1]
     assert_only_committed_objects(moto_s3, bucket)
+
+
+def test_a_failing_store_answers_503_and_the_registry_keeps_serving(
+    registry_factory: RegistryFactory, moto_s3: Emulator, repository: str
+) -> None:
+    proxy = FaultProxy(moto_s3.endpoint).start()
+    try:
+        registry, _ = start_s3_registry(
+            registry_factory, moto_s3, redirect=False, endpoint=proxy.endpoint
+        )
+        content = random_bytes(64 * 1024)
+        with registry.client(timeout=120) as api:
+            digest = push_blob(api, repository, content)
+            proxy.inject("503", times=1000)
+            response = api.get(f"/v2/{repository}/blobs/{digest}")
+            assert_error(response, 503, "UNAVAILABLE")
+            assert response.headers["retry-after"] == "10"
+            proxy.clear()
+
+            response = api.get(f"/v2/{repository}/blobs/{digest}")
+            assert response.status_code == 200
+            assert response.content == content
+            assert push_blob(api, repository, content[::-1])
+        assert proxy.served["503"] >= 4
+    finally:
+        proxy.stop()

@@ -8,7 +8,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dockyard.errors import RegistryError, StatusError, UnknownError
+from dockyard.errors import RegistryError, StatusError, UnavailableError, UnknownError
+from dockyard.storage.driver import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,17 @@ def registry_error_response(exc: RegistryError, head: bool = False) -> Response:
 
 
 def unexpected_error_response(exc: BaseException, head: bool = False) -> Response:
-    """Log the traceback; tell the client only that something failed on our side."""
+    """Log the traceback; tell the client only that something failed on our side.
+
+    A storage backend that still fails after its driver's retries is ``503 UNAVAILABLE``, which
+    clients retry, rather than a 500 that reads like a bug of ours.
+    """
+    if type(exc) is StorageError and exc.__cause__ is not None:
+        logger.error("storage backend failed", exc_info=exc)
+        unavailable = UnavailableError(
+            "the storage backend failed; try again later", headers={"Retry-After": "10"}
+        )
+        return registry_error_response(unavailable, head)
     logger.error("unexpected error", exc_info=exc)
     return registry_error_response(UnknownError("internal error; see the registry log"), head)
 
