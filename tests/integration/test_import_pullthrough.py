@@ -25,7 +25,7 @@ from images import make_layout
 
 if TYPE_CHECKING:
     from conftest import RegistryFactory, RegistryProcess, Upstream
-    from integration.conftest import Skopeo
+    from integration.conftest import ContainersEnv, Skopeo
 
 pytestmark = pytest.mark.integration
 
@@ -228,3 +228,21 @@ def test_an_upstream_that_stops_mid_blob_fails_the_pull_and_leaves_nothing(
 
         cutting_proxy.cut = ""
         assert api.get(f"/v2/{project}/cut/blobs/{layer.digest}").content == layer.data
+
+
+def test_podman_pulls_an_imported_image_through(
+    shared_registry: RegistryProcess,
+    upstream: Upstream,
+    skopeo: Skopeo,
+    podman_env: ContainersEnv,
+    tmp_path: Path,
+) -> None:
+    layout = make_layout(tmp_path / "src", "1.0", layers=2, docker=True)
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/app:1.0")
+    with shared_registry.client(timeout=60) as api:
+        project = new_project(api)
+        import_tag(api, project, "app", f"{upstream.host}/team/app:1.0")
+
+    podman_env.podman("pull", "--tls-verify=false", f"{shared_registry.host}/{project}/app:1.0")
+    listed = podman_env.podman("images", "--digests", "--format", "{{.Digest}}").stdout
+    assert layout.digest in listed

@@ -379,14 +379,17 @@ class Importer:
         except PathNotFoundError:
             await self.storage.put_content(path, content)
 
-    @staticmethod
-    async def _record(conn: AsyncConnection, repository_id: int, fetched: Fetched) -> None:
+    async def _record(self, conn: AsyncConnection, repository_id: int, fetched: Fetched) -> None:
+        """Record what was stored; bytes that garbage collection took since are put back,
+        after the rows are refreshed, as pushes do."""
         manifest = fetched.manifest
-        await blob_rows.record(conn, fetched.digest, len(fetched.content))
-        await blob_rows.link(conn, repository_id, fetched.digest)
+        stored = [(fetched.digest, fetched.content)]
         if fetched.config is not None and manifest.config is not None:
-            await blob_rows.record(conn, str(manifest.config.digest), len(fetched.config))
-            await blob_rows.link(conn, repository_id, str(manifest.config.digest))
+            stored.append((str(manifest.config.digest), fetched.config))
+        for digest, content in stored:
+            await blob_rows.record(conn, digest, len(content))
+            await self._put(digest, content)
+            await blob_rows.link(conn, repository_id, digest)
         await image_rows.record(
             conn,
             digest=fetched.digest,
