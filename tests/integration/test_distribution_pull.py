@@ -309,9 +309,19 @@ def _digests_on_fresh_connections(api: httpx.Client, repo: str, reference: str) 
     return seen
 
 
-def _get_on_new_connection(api: httpx.Client, repo: str, reference: str) -> httpx.Response:
+def _tags_on_fresh_connections(api: httpx.Client, repo: str) -> set[tuple[str, ...]]:
+    seen = set()
+    for _ in range(16):
+        response = _get_on_new_connection(api, repo, "", path="tags/list")
+        seen.add(tuple(response.json().get("tags") or ()))
+    return seen
+
+
+def _get_on_new_connection(
+    api: httpx.Client, repo: str, reference: str, path: str = "manifests/"
+) -> httpx.Response:
     return httpx.get(
-        f"{str(api.base_url).rstrip('/')}/v2/{repo}/manifests/{reference}",
+        f"{str(api.base_url).rstrip('/')}/v2/{repo}/{path}{reference}",
         headers={"Accept": ACCEPT_MANIFESTS, "Connection": "close"},
         auth=api.auth,
         timeout=30,
@@ -322,6 +332,9 @@ def test_a_moved_tag_is_served_by_every_worker_at_once(api: httpx.Client) -> Non
     repo = unique_repo()
     first = push_image(api, repo, "v1").digest
     assert _digests_on_fresh_connections(api, repo, "v1") == {first}  # every worker has it now
+    assert _tags_on_fresh_connections(api, repo) == {("v1",)}
+    push_image(api, repo, "v0")
+    assert _tags_on_fresh_connections(api, repo) == {("v0", "v1")}
     second = push_image(api, repo, "v1").digest
     assert _digests_on_fresh_connections(api, repo, "v1") == {second}
     assert api.delete(f"/v2/{repo}/manifests/v1").status_code == 202

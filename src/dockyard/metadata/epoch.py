@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import mmap
 import os
+from collections.abc import Hashable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 SIZE = 8
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class LocalEpoch:
@@ -66,3 +71,34 @@ class NoEpoch:
 
 
 Epoch = LocalEpoch | FileEpoch | NoEpoch
+
+
+class EpochCache(Generic[K, V]):
+    """Answers read from the database, kept until the epoch changes.
+
+    ``snapshot()`` before the read, ``put(snapshot, ...)`` after it: an answer read while
+    the epoch moved is not kept. Bounded: when full, it starts over.
+    """
+
+    def __init__(self, epoch: Epoch, size: int) -> None:
+        self._epoch = epoch
+        self._size = size
+        self._seen: bytes | None = None
+        self._values: dict[K, V] = {}
+
+    def snapshot(self) -> bytes | None:
+        current = self._epoch.current()
+        if current != self._seen:
+            self._values.clear()
+            self._seen = current
+        return current
+
+    def get(self, key: K) -> V | None:
+        return self._values.get(key)
+
+    def put(self, snapshot: bytes | None, key: K, value: V) -> None:
+        if snapshot is None or snapshot != self._seen:
+            return
+        if len(self._values) >= self._size:
+            self._values.clear()
+        self._values[key] = value

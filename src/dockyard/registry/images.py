@@ -30,6 +30,7 @@ from dockyard.metadata import (
     streams,
     tags as tag_rows,
 )
+from dockyard.metadata.epoch import EpochCache
 from dockyard.registry.blobs import blob_path
 from dockyard.registry.context import RegistryContext
 from dockyard.registry.digest import Digest, digest_of, parse_digest
@@ -89,24 +90,18 @@ class ImageService:
         # Content by digest never changes, so a cache of it needs no invalidation.
         self._content: OrderedDict[str, bytes] = OrderedDict()
         # What a reference resolves to holds until the next metadata write (the epoch).
-        self._resolved: dict[tuple[str, str], image_rows.ImageRow] = {}
-        self._resolved_epoch: bytes | None = None
+        self._resolved: EpochCache[tuple[str, str], image_rows.ImageRow] = EpochCache(
+            ctx.db.epoch, RESOLVED_CACHE_SIZE
+        )
 
     async def resolve(self, repository: str, reference: Digest | str) -> image_rows.ImageRow:
-        epoch = self.ctx.db.epoch.current()
-        if epoch != self._resolved_epoch:
-            self._resolved.clear()
-            self._resolved_epoch = epoch
+        snapshot = self._resolved.snapshot()
         key = (repository, str(reference))
         found = self._resolved.get(key)
-        if found is not None:
-            return found
-        image = await self._resolve(repository, reference)
-        if epoch is not None and epoch == self._resolved_epoch:
-            if len(self._resolved) >= RESOLVED_CACHE_SIZE:
-                self._resolved.clear()
-            self._resolved[key] = image
-        return image
+        if found is None:
+            found = await self._resolve(repository, reference)
+            self._resolved.put(snapshot, key, found)
+        return found
 
     async def _resolve(self, repository: str, reference: Digest | str) -> image_rows.ImageRow:
         async with self.ctx.db.read() as conn:

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from dockyard.errors import NameUnknownError, PaginationNumberInvalidError
 from dockyard.metadata import repositories, tags as tag_rows
+from dockyard.metadata.epoch import EpochCache
 from dockyard.registry.context import RegistryContext
 
 MAX_PAGE = 10_000
 DEFAULT_CATALOG_PAGE = 1_000
+TAG_PAGES_CACHED = 1_024
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +34,21 @@ def parse_page_size(value: str | None, default: int | None) -> int | None:
 class ListingService:
     def __init__(self, ctx: RegistryContext) -> None:
         self.ctx = ctx
+        # Tag pages hold until the next metadata write (the epoch).
+        self._tag_pages: EpochCache[tuple[str, str | None, int | None], Page] = EpochCache(
+            ctx.db.epoch, TAG_PAGES_CACHED
+        )
 
     async def tags(self, repository: str, last: str | None, n: int | None) -> Page:
+        snapshot = self._tag_pages.snapshot()
+        key = (repository, last, n)
+        page = self._tag_pages.get(key)
+        if page is None:
+            page = await self._read_tags(repository, last, n)
+            self._tag_pages.put(snapshot, key, page)
+        return page
+
+    async def _read_tags(self, repository: str, last: str | None, n: int | None) -> Page:
         async with self.ctx.db.read() as conn:
             repository_id = await repositories.find_id(conn, repository)
             if repository_id is None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from dockyard.metadata.engine import Database
-from dockyard.metadata.epoch import FileEpoch, LocalEpoch, NoEpoch
+from dockyard.metadata.epoch import EpochCache, FileEpoch, LocalEpoch, NoEpoch
 
 
 def test_a_change_in_another_process_is_seen(tmp_path: Path) -> None:
@@ -61,3 +61,34 @@ async def _write_and_watch(tmp_path: Path) -> None:
         assert db.epoch.current() != before
     finally:
         await db.close()
+
+
+def test_the_cache_keeps_answers_until_the_epoch_changes() -> None:
+    epoch = LocalEpoch()
+    cache: EpochCache[str, int] = EpochCache(epoch, size=2)
+    cache.put(cache.snapshot(), "a", 1)
+    assert cache.get("a") == 1
+    epoch.bump()
+    cache.snapshot()
+    assert cache.get("a") is None
+
+
+def test_an_answer_read_while_the_epoch_moved_is_not_kept() -> None:
+    epoch = LocalEpoch()
+    cache: EpochCache[str, int] = EpochCache(epoch, size=2)
+    before = cache.snapshot()
+    epoch.bump()  # a commit lands during the read
+    cache.snapshot()  # another request sees the new epoch first
+    cache.put(before, "a", 1)
+    assert cache.get("a") is None
+
+
+def test_the_cache_is_bounded_and_disabled_without_an_epoch() -> None:
+    cache: EpochCache[str, int] = EpochCache(LocalEpoch(), size=2)
+    snapshot = cache.snapshot()
+    for index, key in enumerate("abc"):
+        cache.put(snapshot, key, index)
+    assert [cache.get(key) for key in "abc"] == [None, None, 2]
+    disabled: EpochCache[str, int] = EpochCache(NoEpoch(), size=2)
+    disabled.put(disabled.snapshot(), "a", 1)
+    assert disabled.get("a") is None
