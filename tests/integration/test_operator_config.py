@@ -9,6 +9,7 @@ and ``Retry-After``; status conditions say what storage lacks; the CLI patches a
 from __future__ import annotations
 
 import base64
+import contextlib
 import concurrent.futures
 import threading
 import time
@@ -304,3 +305,85 @@ def test_request_limits_answer_a_burst_with_429(registry_factory: RegistryFactor
         # the slot is free again
         assert client.post(f"/v2/{repo}/blobs/uploads/").status_code == 202
         assert client.get(f"/v2/{repo}/manifests/{image.digest}").status_code == 200
+
+
+def worker_pids(server: RegistryProcess) -> set[int]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    assert server.process is not None
+    parent = str(server.process.pid)
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[1] != parent or fields[0] in ("Z", "X"):
+            continue
+        with contextlib.suppress(OSError):
+            if b"multiprocessing.spawn" in (stat.parent / "cmdline").read_bytes():
+                found.add(int(stat.parent.name))
+    return found
+
+
+def test_replicas_scale_the_workers(registry_factory: RegistryFactory) -> None:
+    server = registry_factory(workers=2)
+    with server.client(timeout=60) as client:
+        eventually(lambda: len(worker_pids(server)) == 2, 10)
+        assert patch_config(client, {"replicas": 3}).status_code == 200
+        eventually(lambda: len(worker_pids(server)) == 3, 15)
+        eventually(lambda: client.get(CONFIG).json()["status"]["readyReplicas"] == 3, 10)
+        assert patch_config(client, {"replicas": 1}).status_code == 200
+        eventually(lambda: len(worker_pids(server)) == 1, 15)
+        eventually(lambda: client.get(CONFIG).json()["status"]["readyReplicas"] == 1, 10)
+        assert condition(client, "Available")["status"] == "True"
+
+
+def test_rolling_update_fails_no_pull(registry_factory: RegistryFactory) -> None:
+    server = registry_factory(workers=2)
+    repo = unique_repo("rolling")
+    with server.client(timeout=60) as client:
+        image = push_image(client, repo, "v1")
+        eventually(lambda: len(worker_pids(server)) == 2, 10)
+        before = worker_pids(server)
+        stop = threading.Event()
+        results: list[int | str] = []
+
+        def pull() -> None:
+            while not stop.is_set():
+                # A new connection each time, as many clients make; an idle kept-alive one
+                # may be closed by a stopping worker, which clients retry.
+                with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as once:
+                    try:
+                        results.append(once.get(f"/v2/{repo}/manifests/v1").status_code)
+                    except httpx.HTTPError as exc:
+                        results.append(repr(exc))
+
+        pullers = [threading.Thread(target=pull) for _ in range(3)]
+        for thread in pullers:
+            thread.start()
+        try:
+            assert patch_config(client, {"disableRedirect": True}).status_code == 200
+            eventually(lambda: not (worker_pids(server) & before), 40)
+            eventually(lambda: len(worker_pids(server)) == 2, 10)
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for thread in pullers:
+                thread.join(30)
+        failed = [result for result in results if result != 200]
+        assert results and not failed, failed[:5]
+        assert "replacing the workers" in server.log_text()
+        assert client.get(f"/v2/{repo}/manifests/{image.digest}").status_code == 200
+
+
+def test_recreate_replaces_every_worker_at_once(registry_factory: RegistryFactory) -> None:
+    server = registry_factory(workers=2)
+    with server.client(timeout=60) as client:
+        eventually(lambda: len(worker_pids(server)) == 2, 10)
+        before = worker_pids(server)
+        spec = {"rolloutStrategy": "Recreate", "httpSecret": "a-new-secret-0123456789abcdef"}
+        assert patch_config(client, spec).status_code == 200
+        eventually(lambda: not (worker_pids(server) & before), 30)
+        eventually(lambda: len(worker_pids(server)) == 2, 15)
+        eventually(lambda: client.get("/v2/").status_code == 200, 15)
+        assert "strategy=Recreate" in server.log_text()
