@@ -7,6 +7,8 @@ and back out of Dockyard's ``/v2``.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -289,3 +291,125 @@ def test_the_cluster_image_config_blocks_allows_and_marks_insecure_registries(
             },
         )
         assert other.status_code == 422, other.text
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA of its own and a certificate it signed for 127.0.0.1: (ca, cert, key)."""
+    directory.mkdir()
+    ca, ca_key = directory / "ca.crt", directory / "ca.key"
+    cert, key, csr = directory / "server.crt", directory / "server.key", directory / "server.csr"
+    (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl = ["openssl"]
+    for command in (
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            ca_key,
+            "-out",
+            ca,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=dockyard test CA",
+        ],
+        [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            csr,
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        [
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-extfile",
+            directory / "san.cnf",
+        ],
+    ):
+        subprocess.run([*openssl, *map(str, command)], check=True, capture_output=True)
+    return ca, cert, key
+
+
+def test_a_tls_upstream_is_trusted_through_additional_trusted_ca(
+    registry_factory: RegistryFactory,
+    upstream: Upstream,
+    skopeo: Skopeo,
+    binary_path: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    binary_path("openssl")
+    ca, cert, key = make_certificates(tmp_path / "tls")
+    upstream.stop()
+    config = upstream.config_path.read_text()
+    tls = f"http:\n  tls: {{certificate: {json.dumps(str(cert))}, key: {json.dumps(str(key))}}}\n"
+    upstream.config_path.write_text(config.replace("http:\n", tls, 1))
+    upstream._spawn(
+        [upstream.binary, "serve", str(upstream.config_path)], cwd=upstream.root, env=None
+    )
+    upstream._wait_ready(20, lambda status: status == 400)  # plain HTTP to a TLS port
+    layout = make_layout(tmp_path / "src", "1.0")
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/app:1.0")
+    source = f"{upstream.host}/team/app:1.0"
+    server = registry_factory(workers=1)
+    with server.client(timeout=60) as api:
+        project = new_project(api)
+        untrusted = image_import(
+            api, project, "app", {"import": True, "images": [one_image(source)]}
+        )
+        assert (
+            "CERTIFICATE_VERIFY_FAILED"
+            in untrusted.json()["status"]["images"][0]["status"]["message"]
+        )
+
+        if api.get("/api/v1/namespaces/openshift-config").status_code == 404:
+            api.post(
+                "/apis/project.openshift.io/v1/projectrequests",
+                json={
+                    "apiVersion": "project.openshift.io/v1",
+                    "metadata": {"name": "openshift-config"},
+                },
+            )
+        bundle = api.post(
+            "/api/v1/namespaces/openshift-config/configmaps",
+            json={
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "registry-cas"},
+                "data": {upstream.host.replace(":", ".."): ca.read_text()},
+            },
+        )
+        assert bundle.status_code == 201, bundle.text
+        configured = api.post(
+            "/apis/config.openshift.io/v1/images",
+            json={
+                "apiVersion": "config.openshift.io/v1",
+                "kind": "Image",
+                "metadata": {"name": "cluster"},
+                "spec": {"additionalTrustedCA": {"name": "registry-cas"}},
+            },
+        )
+        assert configured.status_code == 201, configured.text
+
+        trusted = image_import(api, project, "app", {"import": True, "images": [one_image(source)]})
+        assert trusted.json()["status"]["images"][0]["status"]["status"] == "Success", trusted.text
+        assert_pulls(api, f"{project}/app", "1.0", layout)

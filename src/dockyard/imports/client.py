@@ -81,7 +81,12 @@ class UpstreamClient:
             verify = False
         elif ca_bundle:
             verify = ssl.create_default_context()
-            verify.load_verify_locations(cadata=ca_bundle)
+            try:
+                verify.load_verify_locations(cadata=ca_bundle)
+            except (ssl.SSLError, ValueError):
+                raise UpstreamError(
+                    f"the trusted CA bundle for {endpoint} is not a PEM certificate"
+                ) from None
         self._http = httpx.AsyncClient(
             timeout=TIMEOUT,
             verify=verify,

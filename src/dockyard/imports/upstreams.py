@@ -40,7 +40,7 @@ class Upstreams:
         self.policy = policy
         self.ca_bundle = ca_bundle
         self.proxy = proxy
-        self._clients: dict[tuple[str, bool, Credentials | None], UpstreamClient] = {}
+        self._clients: dict[tuple[str, bool, Credentials | None, str | None], UpstreamClient] = {}
 
     @classmethod
     def from_store(cls, store: ResourceStore) -> Upstreams:
@@ -52,16 +52,18 @@ class Upstreams:
     ) -> UpstreamClient:
         """A client for the image's registry, if the cluster image config allows it (which
         may also make it insecure)."""
-        insecure = (await self.policy()).check(reference) or insecure
+        policy = await self.policy()
+        insecure = policy.check(reference) or insecure
+        ca_bundle = policy.ca_for(reference.registry) or self.ca_bundle
         credentials = await self.credentials(namespace, reference.registry)
-        key = (reference.endpoint, insecure, credentials)
+        key = (reference.endpoint, insecure, credentials, ca_bundle)
         found = self._clients.get(key)
         if found is None:
             found = UpstreamClient(
                 reference.endpoint,
                 insecure=insecure,
                 credentials=credentials,
-                ca_bundle=self.ca_bundle,
+                ca_bundle=ca_bundle,
                 proxy=self.proxy,
             )
             self._clients[key] = found
