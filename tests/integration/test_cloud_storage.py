@@ -2,7 +2,8 @@
 following the registry's 307 redirects to presigned URLs; with redirects disabled the registry
 streams blobs itself. Two workers serve each registry, so chunked uploads continue across
 processes through the multipart state kept in the bucket. Behind a failing store the registry
-answers 503 and serves again once the store recovers."""
+answers 503 and serves again once the store recovers. skopeo also round-trips through Azure
+(Azurite) and GCS (the GCS emulator)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,16 @@ import pytest
 from distribution_helpers import assert_error, push_blob, random_bytes, with_digest
 from images import make_layout
 
-from emulators import Emulator, moto_s3, s3_client, unique_bucket
+from emulators import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    Emulator,
+    azurite,
+    gcs_emulator,
+    moto_s3,
+    s3_client,
+    unique_bucket,
+)
 from faultproxy import FaultProxy
 
 if TYPE_CHECKING:
@@ -26,7 +36,7 @@ if TYPE_CHECKING:
     from integration.conftest import Skopeo
 
 pytestmark = pytest.mark.integration
-__all__ = ["moto_s3"]
+__all__ = ["azurite", "gcs_emulator", "moto_s3"]
 
 MiB = 1 << 20
 CHUNK_SIZE = 5 * MiB
@@ -226,3 +236,55 @@ def test_a_failing_store_answers_503_and_the_registry_keeps_serving(
         assert proxy.served["503"] >= 4
     finally:
         proxy.stop()
+
+
+def cloud_environment(kind: str, emulator: Emulator) -> dict[str, str]:
+    if kind == "azure":
+        return {
+            "REGISTRY_STORAGE_AZURE_ACCOUNTNAME": AZURITE_ACCOUNT,
+            "REGISTRY_STORAGE_AZURE_ACCOUNTKEY": AZURITE_KEY,
+            "REGISTRY_STORAGE_AZURE_CONTAINER": unique_bucket("registry"),
+            "REGISTRY_STORAGE_AZURE_SERVICEURL": emulator.endpoint,
+            "REGISTRY_STORAGE_AZURE_CHUNKSIZE": str(MiB),
+        }
+    return {
+        "REGISTRY_STORAGE_GCS_BUCKET": unique_bucket("registry"),
+        "REGISTRY_STORAGE_GCS_ENDPOINT": emulator.endpoint,
+        "REGISTRY_STORAGE_GCS_CHUNKSIZE": str(MiB),
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "emulator_fixture"), [("azure", "azurite"), ("gcs", "gcs_emulator")]
+)
+def test_skopeo_push_and_pull_with_azure_and_gcs_storage(
+    registry_factory: RegistryFactory,
+    skopeo: Skopeo,
+    tmp_path: Path,
+    repository: str,
+    request: pytest.FixtureRequest,
+    kind: str,
+    emulator_fixture: str,
+) -> None:
+    """Azure redirects to SAS URLs (Azurite checks them); GCS without a key file streams."""
+    emulator: Emulator = request.getfixturevalue(emulator_fixture)
+    registry = registry_factory(env=cloud_environment(kind, emulator), workers=2)
+    layout = make_layout(tmp_path / "src", "v1", layers=2, layer_size=5 * MiB + 3, seed=7)
+    target = f"docker://{registry.host}/{repository}:v1"
+
+    skopeo.copy(layout.ref, target)
+    skopeo.copy(target, f"oci:{tmp_path / 'back'}:v1")
+
+    for blob in layout.blobs.values():
+        back = tmp_path / "back" / "blobs" / "sha256" / blob.digest.split(":")[1]
+        assert back.read_bytes() == blob.data
+    big = max(layout.blobs.values(), key=lambda blob: blob.size)
+    with registry.client(timeout=60) as api:
+        response = api.get(f"/v2/{repository}/blobs/{big.digest}")
+    if kind == "azure":
+        assert response.status_code == 307
+        assert response.headers["location"].startswith(emulator.endpoint)
+        assert httpx.get(response.headers["location"], timeout=60).content == big.data
+    else:
+        assert response.status_code == 200
+        assert response.content == big.data
