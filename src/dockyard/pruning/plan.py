@@ -116,11 +116,15 @@ def make_plan(inventory: Inventory, options: PruneOptions, now: float) -> Plan:
         if digest in images
         for needed in (digest, *images[digest].blobs)
     }
+    # A pruned image's own link goes with its membership (counted there).
+    unlinked = set(plan.manifest_links)
     plan.layer_links = sorted(
-        key for key, since in inventory.links.items() if key not in needed and since < cutoff
+        key
+        for key, since in inventory.links.items()
+        if key not in needed and key not in unlinked and since < cutoff
     )
     if options.prune_registry:
-        removed = set(plan.layer_links)
+        removed = set(plan.layer_links) | unlinked
         kept = {digest for key in inventory.links if key not in removed for digest in key[1:]}
         kept |= surviving
         kept.update(
