@@ -165,7 +165,7 @@ class Lease:
             if other is not None and other != self.holder:
                 got = False
             else:
-                async with self.db.write() as conn:
+                async with self.db.write(cached=False) as conn:
                     got = await event_rows.take_lease(conn, self.name, self.holder, self.ttl)
         except Exception:
             logger.warning("cannot renew lease", extra={"lease": self.name}, exc_info=True)
@@ -186,7 +186,7 @@ class Lease:
         if not was_held:
             return
         try:
-            async with self.db.write() as conn:
+            async with self.db.write(cached=False) as conn:
                 await event_rows.release_lease(conn, self.name, self.holder)
         except Exception:
             logger.warning("cannot release lease", extra={"lease": self.name}, exc_info=True)

@@ -81,12 +81,15 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, cached: bool = True) -> AsyncIterator[AsyncConnection]:
+        """One transaction; ``cached=False`` for rows no cache holds (leases), so that
+        writing them leaves every worker's caches alone."""
         try:
             async with self._writer.begin() as conn:
                 yield conn
         finally:
-            self.epoch.bump()
+            if cached:
+                self.epoch.bump()
 
     async def close(self) -> None:
         await self._reader.dispose()

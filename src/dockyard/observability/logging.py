@@ -120,9 +120,17 @@ def setup_logging(level: str, formatter: str) -> None:
     logging.config.dictConfig(logging_config(level, formatter))
 
 
+_formatted_second: tuple[int, str] = (-1, "")
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{int(record.msecs):03d}Z"
+    """RFC 3339 with milliseconds; the date and time of a second are formatted once."""
+    global _formatted_second
+    second = int(record.created)
+    if _formatted_second[0] != second:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _formatted_second = (second, text)
+    return f"{_formatted_second[1]}.{int(record.msecs):03d}Z"
 
 
 def _logfmt_value(value: Any) -> str:

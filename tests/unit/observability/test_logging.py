@@ -189,3 +189,16 @@ def test_setup_logging_includes_tracebacks_only_at_debug(
     (handler,) = logging.getLogger().handlers
     assert isinstance(handler.formatter, StructuredFormatter)
     assert handler.formatter.include_traceback is traceback
+
+
+def test_time_is_utc_with_milliseconds_across_seconds() -> None:
+    formatter = LogfmtFormatter()
+    for second, msecs, shown in [
+        (1_796_667_748, 209, "2026-12-07T18:22:28.209Z"),
+        (1_796_667_748, 999, "2026-12-07T18:22:28.999Z"),
+        (1_796_667_749, 1, "2026-12-07T18:22:29.001Z"),
+        (0, 500, "1970-01-01T00:00:00.500Z"),
+    ]:
+        line = record()
+        line.created, line.msecs = second + msecs / 1000, msecs
+        assert formatter.format(line).startswith(f"time={shown} "), formatter.format(line)
