@@ -536,7 +536,7 @@ async def test_filesystem_driver_refuses_to_leave_its_root_unwrapped(
 
 
 def test_factory_names_the_known_drivers_for_an_unknown_one() -> None:
-    with pytest.raises(ValueError, match="filesystem, inmemory"):
+    with pytest.raises(ValueError, match="azure, filesystem, gcs, inmemory, s3"):
         create_driver("floppy", {})
 
 

@@ -209,9 +209,19 @@ class AzureDriver(StorageDriver):
         if not self._container_ready:
             async with self._container_lock:
                 if not self._container_ready:
-                    with contextlib.suppress(ResourceExistsError):
-                        await self._run(self._container.create_container)
+                    await self._create_container()
                     self._container_ready = True
+
+    async def _create_container(self) -> None:
+        """Create the container when it is absent; credentials that may not create one (a
+        SAS scoped to the container) get to use it all the same."""
+        try:
+            await self._run(self._container.create_container)
+        except ResourceExistsError:
+            pass
+        except HttpResponseError as exc:
+            if exc.status_code != 403:
+                raise
 
     async def _chunks(self, chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         while (chunk := await self._run(next, chunks, None)) is not None:

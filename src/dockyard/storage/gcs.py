@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from google.api_core.exceptions import Conflict, NotFound
+from google.api_core.exceptions import Conflict, Forbidden, NotFound
 from google.auth.credentials import AnonymousCredentials, Signing
 from google.cloud import storage
 from google.oauth2 import service_account
@@ -200,10 +200,16 @@ class GCSDriver(StorageDriver):
         if not self._bucket_ready:
             async with self._bucket_lock:
                 if not self._bucket_ready:
-                    if await self._run(self._client.lookup_bucket, self.params.bucket) is None:
-                        with contextlib.suppress(Conflict):
-                            await self._run(self._client.create_bucket, self.params.bucket)
+                    await self._create_bucket()
                     self._bucket_ready = True
+
+    async def _create_bucket(self) -> None:
+        """Create the bucket when it is absent; credentials that may not look at the bucket
+        itself get to use it all the same."""
+        with contextlib.suppress(Forbidden):
+            if await self._run(self._client.lookup_bucket, self.params.bucket) is None:
+                with contextlib.suppress(Conflict):
+                    await self._run(self._client.create_bucket, self.params.bucket)
 
     async def _ranges(self, path: str, blob: Any, offset: int) -> AsyncIterator[bytes]:
         """Ranged downloads of the generation that was opened, so a replaced object is not

@@ -352,11 +352,15 @@ class S3Driver(StorageDriver):
                     self._bucket_ready = True
 
     async def _create_bucket(self) -> None:
-        """Create the bucket when it is absent, as OpenShift's operator does."""
+        """Create the bucket when it is absent, as OpenShift's operator does. Credentials that
+        may not look at the bucket itself get to use it all the same."""
         try:
             await self._run(self._client.head_bucket, Bucket=self.bucket)
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("403", "AccessDenied"):
+                return
+            if code not in ("404", "NoSuchBucket"):
                 raise
             options: dict[str, Any] = {}
             if self.params.region != "us-east-1":
