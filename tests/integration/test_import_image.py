@@ -84,7 +84,11 @@ def api(shared_registry: RegistryProcess) -> Any:
 
 
 def test_import_records_the_image_and_pull_through_mirrors_its_layers(
-    api: httpx.Client, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
+    api: httpx.Client,
+    shared_registry: RegistryProcess,
+    upstream: Upstream,
+    skopeo: Skopeo,
+    tmp_path: Path,
 ) -> None:
     layout = make_layout(tmp_path / "src", "1.0", layers=2)
     skopeo.copy(layout.ref, f"docker://{upstream.host}/team/app:1.0")
@@ -110,9 +114,23 @@ def test_import_records_the_image_and_pull_through_mirrors_its_layers(
     assert done.status_code == 201, done.text
     stream = done.json()["status"]["import"]
     assert stream["spec"]["tags"][0]["from"] == {"kind": "DockerImage", "name": source}
-    assert stream["status"]["tags"][0]["items"][0]["image"] == layout.digest
+    event = stream["status"]["tags"][0]["items"][0]
+    assert event["image"] == layout.digest
+    assert event["dockerImageReference"] == f"{upstream.host}/team/app@{layout.digest}"
     image = api.get(f"{API}/images/{layout.digest}").json()
     assert "openshift.io/image.managed" not in image["metadata"]["annotations"]
+
+    local = image_import(
+        api,
+        project,
+        "app",
+        {
+            "import": True,
+            "images": [{**one_image(source, insecure=True), "referencePolicy": {"type": "Local"}}],
+        },
+    )
+    event = local.json()["status"]["import"]["status"]["tags"][0]["items"][0]
+    assert event["dockerImageReference"] == f"{shared_registry.host}/{project}/app@{layout.digest}"
 
     assert_pulls(api, f"{project}/app", "1.0", layout)
     upstream.stop()

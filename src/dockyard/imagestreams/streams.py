@@ -89,6 +89,18 @@ class ImageStreamService:
     def _reference(self, repository: str, digest: str) -> str:
         return f"{self.registry_host}/{repository}@{digest}"
 
+    def _tag_reference(self, row: Any, tag: str, digest: str) -> str:
+        """Where consumers pull the tag's image: here, or for a tag imported with the
+        ``Source`` reference policy (the default), the registry it came from."""
+        entry: JSON = next((t for t in (row.spec or {}).get("tags", []) if t["name"] == tag), {})
+        source = entry.get("from") or {}
+        policy = (entry.get("referencePolicy") or {}).get("type", "Source")
+        if source.get("kind") != "DockerImage" or policy != "Source":
+            return self._reference(row.name, digest)
+        path = str(source.get("name", "")).partition("@")[0]
+        head, colon, tail = path.rpartition(":")
+        return f"{head if colon and '/' not in tail else path}@{digest}"
+
     async def _render(self, conn: AsyncConnection, row: Any) -> JSON:
         namespace, _, name = row.name.partition("/")
         current = await rows.current_tags(conn, row.id)
@@ -103,7 +115,7 @@ class ImageStreamService:
             items = [
                 {
                     "created": timestamp(event.created_at),
-                    "dockerImageReference": self._reference(row.name, event.image_digest),
+                    "dockerImageReference": self._tag_reference(row, tag, event.image_digest),
                     "image": event.image_digest,
                     "generation": event.generation,
                 }
@@ -263,7 +275,7 @@ class ImageStreamService:
             "lookupPolicy": (row.spec or {}).get("lookupPolicy", {"local": False}),
             "image": {
                 "metadata": {"name": digest},
-                "dockerImageReference": self._reference(row.name, digest),
+                "dockerImageReference": self._tag_reference(row, tag, digest),
                 "dockerImageManifestMediaType": image.media_type if image else "",
             },
         }
