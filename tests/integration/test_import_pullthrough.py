@@ -117,8 +117,14 @@ def test_concurrent_pulls_fetch_each_blob_from_the_upstream_once(
 
         with ThreadPoolExecutor(8) as pool:
             bodies = list(pool.map(pull, range(8)))
+        scraped = api.get("/extensions/v2/metrics")
     assert all(body == layer.data for body in bodies)
     assert upstream_gets(upstream, layer.digest) == 1
+    assert scraped.status_code == 200, scraped.text
+    assert 'imageregistry_pullthrough_blobstore_cache_requests_total{type="Miss"} 1.0' in (
+        scraped.text
+    )
+    assert "imageregistry_pullthrough_repository_duration_seconds_count{" in scraped.text
 
 
 def test_a_blob_whose_bytes_do_not_match_its_digest_is_refused_and_not_kept(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -31,12 +32,15 @@ from dockyard.metadata import (
     streams as stream_rows,
 )
 from dockyard.metadata.engine import Database
+from dockyard.observability import metrics
 from dockyard.registry.blobs import blob_path
 from dockyard.registry.digest import Digest, Hasher
 from dockyard.storage import paths
 from dockyard.storage.driver import FileWriter, PathNotFoundError, StorageDriver
 
 logger = logging.getLogger(__name__)
+OPERATION = "BlobStore.ServeBlob"
+"""The operation label of pull-through metrics, as OpenShift's registry names it."""
 
 
 class PullThrough:
@@ -58,11 +62,14 @@ class PullThrough:
         key = str(digest)
         while True:
             with contextlib.suppress(PathNotFoundError):
-                return await self.storage.reader(blob_path(digest), offset)
+                chunks = await self.storage.reader(blob_path(digest), offset)
+                metrics.PULLTHROUGH_CACHE_REQUESTS.labels("Hit").inc()
+                return chunks
             flight = self._flights.get(key)
             if flight is None:
                 break
             await flight.wait()
+        metrics.PULLTHROUGH_CACHE_REQUESTS.labels("Miss").inc()
         flight = self._flights[key] = asyncio.Event()
         try:
             size = await self.size(repository, digest)
@@ -109,10 +116,17 @@ class PullThrough:
         namespace = repository.partition("/")[0]
         failures: list[UpstreamError] = []
         for reference, insecure in await self.sources(repository):
+            started = time.monotonic()
             try:
                 client = await self.upstreams.client(namespace, reference, insecure)
-                return await client.blob(reference.repository, str(digest))
+                chunks = await client.blob(reference.repository, str(digest))
+                metrics.PULLTHROUGH_DURATION.labels(reference.registry, OPERATION).observe(
+                    time.monotonic() - started
+                )
+                return chunks
             except UpstreamError as exc:
+                code = str(exc.status or "unreachable")
+                metrics.PULLTHROUGH_ERRORS.labels(reference.registry, OPERATION, code).inc()
                 logger.warning(
                     "pull-through fetch failed",
                     extra={"upstream": reference.repository_spec, "error": exc.message},

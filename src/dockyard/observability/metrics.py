@@ -72,3 +72,18 @@ REMOVED = Gauge(
     "1 while the Config's managementState is Removed (the ImageRegistryRemoved alert).",
     multiprocess_mode="livemax",
 )
+PULLTHROUGH_CACHE_REQUESTS = Counter(
+    "imageregistry_pullthrough_blobstore_cache_requests_total",
+    "Blobs asked of pull-through: Miss (fetched from an upstream) or Hit (mirrored meanwhile).",
+    ["type"],
+)
+PULLTHROUGH_DURATION = Summary(
+    "imageregistry_pullthrough_repository_duration_seconds",
+    "Time until an upstream answered a pull-through request, by registry and operation.",
+    ["registry", "operation"],
+)
+PULLTHROUGH_ERRORS = Counter(
+    "imageregistry_pullthrough_repository_errors_total",
+    "Pull-through requests an upstream refused or failed, by registry, operation and status.",
+    ["registry", "operation", "code"],
+)
