@@ -151,7 +151,8 @@ def test_a_blob_whose_bytes_do_not_match_its_digest_is_refused_and_not_kept(
 
 class CuttingProxy(http.server.ThreadingHTTPServer):
     """Forwards every request to ``target``; while ``cut`` names a digest, a GET of that blob
-    sends the full ``Content-Length`` but only half the body, then closes the connection."""
+    sends the full ``Content-Length`` but only half the body, then closes the connection; while
+    ``limited`` names one, that blob is answered 429 with ``Retry-After: 30``."""
 
     daemon_threads = True
 
@@ -159,6 +160,7 @@ class CuttingProxy(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _CuttingHandler)
         self.target = target
         self.cut = ""
+        self.limited = ""
 
     @property
     def host(self) -> str:
@@ -175,6 +177,14 @@ class _CuttingHandler(http.server.BaseHTTPRequestHandler):
         self._forward(head=True)
 
     def _forward(self, head: bool) -> None:
+        if self.server.limited and self.path.endswith(self.server.limited):
+            body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
+            self.send_response(429)
+            self.send_header("Retry-After", "30")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(b"" if head else body)
+            return
         headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
         with httpx.Client(timeout=30) as client:
             response = client.request(
@@ -252,3 +262,29 @@ def test_podman_pulls_an_imported_image_through(
     podman_env.podman("pull", "--tls-verify=false", f"{shared_registry.host}/{project}/app:1.0")
     listed = podman_env.podman("images", "--digests", "--format", "{{.Digest}}").stdout
     assert layout.digest in listed
+
+
+def test_a_rate_limiting_upstream_is_passed_on_and_the_mirror_serves_meanwhile(
+    shared_registry: RegistryProcess,
+    upstream: Upstream,
+    cutting_proxy: CuttingProxy,
+    skopeo: Skopeo,
+    tmp_path: Path,
+) -> None:
+    layout = make_layout(tmp_path / "src", "1.0", layers=2)
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/busy:1.0")
+    first, second = layout.images[0].layers
+    with shared_registry.client(timeout=60) as api:
+        project = new_project(api)
+        import_tag(api, project, "busy", f"{cutting_proxy.host}/team/busy:1.0")
+        assert api.get(f"/v2/{project}/busy/blobs/{first.digest}").content == first.data
+
+        for digest in (first.digest, second.digest):
+            cutting_proxy.limited = digest
+            response = api.get(f"/v2/{project}/busy/blobs/{digest}")
+            if digest == first.digest:
+                assert response.status_code == 200, "mirrored: the upstream is not asked"
+                continue
+            assert response.status_code == 429, response.text
+            assert response.headers["retry-after"] == "30"
+            assert response.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
