@@ -70,8 +70,6 @@ class UpstreamClient:
         insecure: bool = False,
         credentials: Credentials | None = None,
         ca_bundle: str | None = None,
-        proxy: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.insecure = insecure
@@ -91,8 +89,6 @@ class UpstreamClient:
             timeout=TIMEOUT,
             verify=verify,
             follow_redirects=True,
-            proxy=proxy,
-            transport=transport,
             headers={"User-Agent": "dockyard-importer"},
         )
         self._session = _Session()

@@ -32,14 +32,9 @@ class Upstreams:
         self,
         credentials: CredentialLookup = no_credentials,
         policy: Callable[[], Awaitable[RegistryPolicy]] = allow_all,
-        *,
-        ca_bundle: str | None = None,
-        proxy: str | None = None,
     ) -> None:
         self.credentials = credentials
         self.policy = policy
-        self.ca_bundle = ca_bundle
-        self.proxy = proxy
         self._clients: dict[tuple[str, bool, Credentials | None, str | None], UpstreamClient] = {}
 
     @classmethod
@@ -54,7 +49,7 @@ class Upstreams:
         may also make it insecure)."""
         policy = await self.policy()
         insecure = policy.check(reference) or insecure
-        ca_bundle = policy.ca_for(reference.registry) or self.ca_bundle
+        ca_bundle = policy.ca_for(reference.registry)
         credentials = await self.credentials(namespace, reference.registry)
         key = (reference.endpoint, insecure, credentials, ca_bundle)
         found = self._clients.get(key)
@@ -64,7 +59,6 @@ class Upstreams:
                 insecure=insecure,
                 credentials=credentials,
                 ca_bundle=ca_bundle,
-                proxy=self.proxy,
             )
             self._clients[key] = found
         return found
