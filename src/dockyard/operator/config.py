@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dockyard.config.model import Settings
+from dockyard.config.model import MIN_SECRET_LENGTH, Settings
 from dockyard.metadata.resources import ResourceType
 
 GROUP = "imageregistry.operator.openshift.io"
@@ -209,6 +209,15 @@ def problems(spec: ConfigSpec) -> list[Cause]:
                     ' "30s", "1m30s" or "500ms"',
                 )
             )
+    if spec.http_secret and len(spec.http_secret) < MIN_SECRET_LENGTH:
+        causes.append(
+            (
+                "spec.httpSecret",
+                "FieldValueInvalid",
+                f"Invalid value: must be at least {MIN_SECRET_LENGTH} characters (it signs"
+                " upload URLs); leave it empty to have one generated",
+            )
+        )
     names: set[str] = set()
     for index, route in enumerate(spec.routes):
         if not route.name:
@@ -236,22 +245,41 @@ def seed(settings: Settings) -> ConfigSpec:
     """The Config made on first start from the process settings: their storage, workers and
     ``http.secret``, so the registry keeps serving exactly as it was configured."""
     driver, params = settings.storage_driver()
-    storage = {
-        "inmemory": Storage(empty_dir=EmptyDir()),
-        "s3": Storage(
-            s3=S3(
-                bucket=str(params.get("bucket", "")),
-                region=str(params.get("region", "")),
-                region_endpoint=str(params.get("regionendpoint") or ""),
-            )
-        ),
-    }.get(driver, Storage(pvc=PVC(claim=DEFAULT_CLAIM)))
+    storage = _seed_storage(driver, params)
     replicas = 1 if driver == "inmemory" else settings.workers
     return ConfigSpec(
         http_secret=settings.http.secret.get_secret_value(),
         storage=storage,
         replicas=min(replicas, 64),
     )
+
+
+def _seed_storage(driver: str, params: dict[str, Any]) -> Storage:
+    """The Config's storage kind for the settings' driver, its bucket or container named."""
+    text = {key: str(value) for key, value in params.items() if value is not None}
+    if driver == "inmemory":
+        return Storage(empty_dir=EmptyDir())
+    if driver == "s3":
+        return Storage(
+            s3=S3(
+                bucket=text.get("bucket", ""),
+                region=text.get("region", ""),
+                region_endpoint=text.get("regionendpoint", ""),
+            )
+        )
+    if driver == "gcs":
+        return Storage(gcs=GCS(bucket=text.get("bucket", "")))
+    if driver == "azure":
+        return Storage(
+            azure=Azure(
+                account_name=text.get("accountname", ""), container=text.get("container", "")
+            )
+        )
+    if driver == "swift":
+        return Storage(
+            swift=Swift(auth_url=text.get("authurl", ""), container=text.get("container", ""))
+        )
+    return Storage(pvc=PVC(claim=DEFAULT_CLAIM))
 
 
 def dump(spec: ConfigSpec) -> dict[str, Any]:

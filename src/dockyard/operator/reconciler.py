@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.config.model import Settings
 from dockyard.errors import StatusError
-from dockyard.metadata.resources import ResourceStore
+from dockyard.metadata.resources import SECRET, ResourceStore
 from dockyard.observability import metrics
-from dockyard.operator import config
-from dockyard.operator.config import CONFIG, NAME, ConfigSpec
+from dockyard.operator import config, storage
+from dockyard.operator.config import CONFIG, CREDENTIALS_SECRET, NAME, SYSTEM_NAMESPACE, ConfigSpec
 from dockyard.operator.limits import Limit, RequestLimiter
 
 NO_LIMIT = Limit()
@@ -68,6 +69,35 @@ async def ensure_config(store: ResourceStore, settings: Settings) -> None:
     body = {"spec": config.dump(config.seed(settings))}
     with contextlib.suppress(StatusError):  # another process made it first
         await store.create(CONFIG, None, NAME, body)
+
+
+@dataclass(frozen=True)
+class Startup:
+    """What a worker reads from the Config once, when it starts (a change replaces workers)."""
+
+    http_secret: str
+    driver: str
+    params: dict[str, Any]
+    redirect: bool
+
+
+async def startup(store: ResourceStore, settings: Settings) -> Startup:
+    """The Config's ``httpSecret``, storage and ``disableRedirect``, over the process settings;
+    storage the Config can't have yet (its status says why) stays the settings'."""
+    await ensure_config(store, settings)
+    found = await store.find(CONFIG, None, NAME)
+    driver, params = settings.storage_driver()
+    secret = settings.http.secret.get_secret_value()
+    redirect = not settings.storage.redirect.disable
+    if found is None:
+        return Startup(secret, driver, params, redirect)
+    spec = config.parse(found)
+    credentials = await store.find(SECRET, SYSTEM_NAMESPACE, CREDENTIALS_SECRET)
+    data = None if credentials is None else dict(credentials.get("data") or {})
+    driver, params = storage.driver_of(spec, data, settings) or (driver, params)
+    return Startup(
+        spec.http_secret or secret, driver, params, redirect and not spec.disable_redirect
+    )
 
 
 class Reconciler:

@@ -8,12 +8,13 @@ by name, so the status says exactly what to add; nothing here raises.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
 from dockyard.config.model import Settings
-from dockyard.operator.config import CREDENTIALS_SECRET, SYSTEM_NAMESPACE, ConfigSpec
+from dockyard.operator.config import CREDENTIALS_SECRET, DEFAULT_CLAIM, SYSTEM_NAMESPACE, ConfigSpec
 
 REQUIRED_FIELDS = {
     "s3": ("bucket",),
@@ -31,7 +32,7 @@ CREDENTIAL_KEYS = {
     "ibmcos": ("REGISTRY_STORAGE_IBMCOS_ACCESSKEY", "REGISTRY_STORAGE_IBMCOS_SECRETKEY"),
     "oss": ("REGISTRY_STORAGE_OSS_ACCESSKEYID", "REGISTRY_STORAGE_OSS_ACCESSKEYSECRET"),
 }
-LOCAL_DRIVERS = {"emptyDir": "inmemory", "pvc": "filesystem"}
+LOCAL_DRIVERS = ("emptyDir", "pvc")
 
 
 @dataclass(frozen=True)
@@ -49,18 +50,68 @@ def driver_available(kind: str) -> bool:
     return kind in LOCAL_DRIVERS or importlib.util.find_spec(f"dockyard.storage.{kind}") is not None
 
 
+def _decoded(credentials: dict[str, str], key: str) -> str:
+    return base64.b64decode(credentials[key]).decode("utf-8", "replace").strip()
+
+
+def driver_of(
+    spec: ConfigSpec, credentials: dict[str, str] | None, settings: Settings
+) -> tuple[str, dict[str, Any]] | None:
+    """The driver and parameters workers run for the spec's storage; None when the spec can't
+    be served (the report says why) and the process settings' storage stays in use.
+
+    ``pvc``'s default claim is the settings' filesystem root (or ``<data_dir>/storage``);
+    another claim is a directory of its own under ``<data_dir>/claims``. A cloud kind the
+    settings already configure keeps their parameters, with the Config's fields over them."""
+    kinds = spec.storage.kinds
+    if len(kinds) != 1 or check(spec, credentials, settings).degraded:
+        return None
+    kind = kinds[0]
+    running, params = settings.storage_driver()
+    if kind == "emptyDir":
+        return "inmemory", {}
+    if kind == "pvc":
+        claim = spec.storage.pvc.claim if spec.storage.pvc is not None else DEFAULT_CLAIM
+        if claim in ("", DEFAULT_CLAIM):
+            root = params["rootdirectory"] if running == "filesystem" else None
+            return "filesystem", {"rootdirectory": root or str(settings.data_dir / "storage")}
+        return "filesystem", {"rootdirectory": str(settings.data_dir / "claims" / claim)}
+    if kind != "s3" or spec.storage.s3 is None:
+        return (running, params) if running == kind else None
+    s3 = spec.storage.s3
+    merged: dict[str, Any] = dict(params) if running == "s3" else {}
+    merged.update(bucket=s3.bucket, encrypt=s3.encrypt, virtualhostedstyle=s3.virtual_hosted_style)
+    merged["region"] = s3.region or merged.get("region") or "us-east-1"
+    if s3.region_endpoint:
+        merged["regionendpoint"] = s3.region_endpoint
+    if s3.key_id:
+        merged["keyid"] = s3.key_id
+    if s3.chunk_size_mib:
+        merged["chunksize"] = s3.chunk_size_mib << 20
+    if credentials is not None and all(credentials.get(k) for k in CREDENTIAL_KEYS["s3"]):
+        merged["accesskey"] = _decoded(credentials, "REGISTRY_STORAGE_S3_ACCESSKEY")
+        merged["secretkey"] = _decoded(credentials, "REGISTRY_STORAGE_S3_SECRETKEY")
+    return "s3", merged
+
+
 def check(
     spec: ConfigSpec, credentials: dict[str, str] | None, settings: Settings
 ) -> StorageReport:
-    """The storage the spec asks for, given the credentials secret's data (None: no secret)
-    and the driver the process runs."""
+    """The storage the spec asks for, given the credentials secret's data (None: no secret);
+    credentials the process settings hold for the same kind count too."""
     kinds = spec.storage.kinds
     if not kinds:
         return StorageReport(False, "StorageNotConfigured", "spec.storage selects no storage", True)
     kind = kinds[0]
-    running, params = settings.storage_driver()
-    if kind in LOCAL_DRIVERS:
-        return _local(kind, running, params)
+    running = settings.storage_driver()[0]
+    if kind == "emptyDir":
+        return StorageReport(
+            True, "EmptyDir", "images are kept in memory and are lost when the registry stops"
+        )
+    if kind == "pvc":
+        return StorageReport(
+            True, "Filesystem", f"images are stored on disk (claim {_claim(spec)})"
+        )
     config: dict[str, Any] = spec.storage.model_dump(by_alias=True)[kind] or {}
     missing = [
         f"spec.storage.{kind}.{field}" for field in REQUIRED_FIELDS[kind] if not config.get(field)
@@ -70,13 +121,13 @@ def check(
             False, "StorageNotConfigured", f"{', '.join(missing)} must be set", True
         )
     where = f'secret "{CREDENTIALS_SECRET}" in namespace "{SYSTEM_NAMESPACE}"'
-    if credentials is None:
+    if running != kind and credentials is None:
         keys = " and ".join(CREDENTIAL_KEYS[kind])
         return StorageReport(
             False, "MissingCredentials", f"no {where}: create it with the keys {keys}", True
         )
-    absent = [key for key in CREDENTIAL_KEYS[kind] if not credentials.get(key)]
-    if absent:
+    absent = [key for key in CREDENTIAL_KEYS[kind] if not (credentials or {}).get(key)]
+    if running != kind and absent:
         return StorageReport(
             False, "MissingCredentials", f"{where} lacks the keys {', '.join(absent)}", True
         )
@@ -87,29 +138,22 @@ def check(
             f"the {kind} storage driver is not available in this installation",
             True,
         )
-    if running != kind:
+    if kind != "s3" and running != kind:
         return StorageReport(
             False,
-            "StorageNotApplied",
-            f"spec.storage selects {kind}; the workers still run {running} storage from the"
-            " process settings",
+            "NotSupported",
+            f"spec.storage.{kind} applies only with the process settings' storage.{kind}",
             True,
         )
-    return StorageReport(True, "Configured", f"{kind} storage is configured")
+    return StorageReport(
+        True, "Configured", f"{kind} storage, bucket or container {_bucket(config)}"
+    )
 
 
-def _local(kind: str, running: str, params: dict[str, Any]) -> StorageReport:
-    driver = LOCAL_DRIVERS[kind]
-    if running != driver:
-        return StorageReport(
-            False,
-            "StorageNotApplied",
-            f"spec.storage selects {kind} ({driver}); the workers run {running} storage from"
-            " the process settings",
-            True,
-        )
-    if driver == "inmemory":
-        return StorageReport(
-            True, "EmptyDir", "images are kept in memory and are lost when the registry stops"
-        )
-    return StorageReport(True, "Filesystem", f"images are stored in {params['rootdirectory']}")
+def _claim(spec: ConfigSpec) -> str:
+    claim = spec.storage.pvc.claim if spec.storage.pvc is not None else ""
+    return claim or DEFAULT_CLAIM
+
+
+def _bucket(config: dict[str, Any]) -> str:
+    return str(config.get("bucket") or config.get("container") or "")

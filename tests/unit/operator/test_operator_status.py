@@ -24,7 +24,7 @@ def by_type(spec: ConfigSpec, report: storage.StorageReport) -> dict[str, tuple[
 def test_filesystem_storage_is_ready(settings: Settings) -> None:
     spec = ConfigSpec(storage=Storage(pvc=PVC(claim="c")))
     report = storage.check(spec, None, settings)
-    assert report.exists and not report.degraded and str(settings.data_dir) in report.message
+    assert report.exists and not report.degraded and "claim c" in report.message
     assert by_type(spec, report) == {
         "Available": (True, "Ready"),
         "Progressing": (False, "Ready"),
@@ -34,9 +34,19 @@ def test_filesystem_storage_is_ready(settings: Settings) -> None:
     }
 
 
-def test_empty_dir_while_the_workers_run_filesystem_is_not_applied(settings: Settings) -> None:
-    report = storage.check(ConfigSpec(storage=Storage(empty_dir=EmptyDir())), None, settings)
-    assert (report.exists, report.reason, report.degraded) == (False, "StorageNotApplied", True)
+def test_local_storage_the_workers_run(settings: Settings) -> None:
+    default = ConfigSpec(storage=Storage(pvc=PVC(claim="image-registry-storage")))
+    assert storage.driver_of(default, None, settings) == (
+        "filesystem",
+        {"rootdirectory": str(settings.data_dir / "storage")},
+    )
+    other = ConfigSpec(storage=Storage(pvc=PVC(claim="big")))
+    assert storage.driver_of(other, None, settings) == (
+        "filesystem",
+        {"rootdirectory": str(settings.data_dir / "claims" / "big")},
+    )
+    memory = ConfigSpec(storage=Storage(empty_dir=EmptyDir()), replicas=1)
+    assert storage.driver_of(memory, None, settings) == ("inmemory", {})
 
 
 def test_cloud_storage_names_what_is_missing(settings: Settings) -> None:
@@ -51,10 +61,14 @@ def test_cloud_storage_names_what_is_missing(settings: Settings) -> None:
     half = storage.check(s3, {"REGISTRY_STORAGE_S3_ACCESSKEY": "QQ=="}, settings)
     assert half.message.endswith("lacks the keys REGISTRY_STORAGE_S3_SECRETKEY")
     full = {"REGISTRY_STORAGE_S3_ACCESSKEY": "QQ==", "REGISTRY_STORAGE_S3_SECRETKEY": "Qg=="}
-    assert storage.check(s3, full, settings).reason == "StorageNotApplied"
+    assert storage.check(s3, full, settings).reason == "Configured"
+    assert storage.driver_of(s3, {"REGISTRY_STORAGE_S3_ACCESSKEY": "QQ=="}, settings) is None
+    driver, params = storage.driver_of(s3, full, settings) or ("", {})
+    assert driver == "s3" and (params["accesskey"], params["secretkey"]) == ("A", "B")
+    assert params["bucket"] == "b" and params["region"] == "us-east-1"
     gcs = ConfigSpec(storage=Storage(gcs=GCS(bucket="b")))
     report = storage.check(gcs, {"REGISTRY_STORAGE_GCS_KEYFILE": "e30="}, settings)
-    expected = "StorageNotApplied" if storage.driver_available("gcs") else "DriverNotAvailable"
+    expected = "NotSupported" if storage.driver_available("gcs") else "DriverNotAvailable"
     assert report.reason == expected
 
 

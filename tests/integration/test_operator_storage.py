@@ -1,0 +1,86 @@
+"""The Config's storage applied by the workers: a change rolls them onto the new storage.
+
+emptyDir keeps blobs in memory (nothing lands under the data directory); s3 with credentials
+from the secret ``image-registry-private-configuration-user`` writes to moto's S3 server.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from distribution_helpers import push_blob, push_image, unique_repo
+from test_operator_config import CONFIG, condition, eventually, patch_config, worker_pids
+
+from emulators import moto_s3, s3_client, unique_bucket
+
+if TYPE_CHECKING:
+    from conftest import RegistryFactory
+    from emulators import Emulator
+
+__all__ = ["moto_s3"]
+
+pytestmark = pytest.mark.integration
+
+SECRETS = "/api/v1/namespaces/openshift-image-registry/secrets"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_empty_dir_keeps_blobs_in_memory(registry_factory: RegistryFactory) -> None:
+    server = registry_factory(workers=1)
+    with server.client(timeout=60) as client:
+        eventually(lambda: len(worker_pids(server)) == 1, 10)
+        before = worker_pids(server)
+        spec = {"replicas": 1, "storage": {"pvc": None, "emptyDir": {}}}
+        assert patch_config(client, spec).status_code == 200
+        eventually(lambda: worker_pids(server) and not (worker_pids(server) & before), 30)
+        eventually(lambda: client.get("/v2/").status_code == 200, 15)
+        eventually(lambda: condition(client, "StorageExists").get("reason") == "EmptyDir", 10)
+        digest = push_blob(client, unique_repo("memory"), b"kept in memory only")
+        hexdigest = digest.partition(":")[2]
+        on_disk = list(Path(server.data_dir).rglob(hexdigest))
+        assert on_disk == []
+
+
+def test_s3_storage_from_the_config(registry_factory: RegistryFactory, moto_s3: Emulator) -> None:
+    server = registry_factory(workers=2)
+    bucket = unique_bucket()
+    with server.client(timeout=60) as client:
+        eventually(lambda: len(worker_pids(server)) == 2, 10)
+        before = worker_pids(server)
+        spec = {
+            "storage": {"pvc": None, "s3": {"bucket": bucket, "regionEndpoint": moto_s3.endpoint}}
+        }
+        assert patch_config(client, spec).status_code == 200
+        eventually(
+            lambda: condition(client, "StorageExists").get("reason") == "MissingCredentials", 10
+        )
+        assert worker_pids(server) == before  # nothing to roll onto yet
+        secret = {
+            "metadata": {"name": "image-registry-private-configuration-user"},
+            "data": {
+                "REGISTRY_STORAGE_S3_ACCESSKEY": b64("testing"),
+                "REGISTRY_STORAGE_S3_SECRETKEY": b64("testing"),
+            },
+        }
+        assert client.post(SECRETS, json=secret).status_code == 201
+        eventually(lambda: condition(client, "StorageExists").get("status") == "True", 15)
+        # The credentials are read when a worker starts: bumping the Config rolls them.
+        assert patch_config(client, {"disableRedirect": True}).status_code == 200
+        eventually(lambda: not (worker_pids(server) & before), 40)
+        eventually(lambda: len(worker_pids(server)) == 2, 15)
+        repo = unique_repo("s3")
+        push_image(client, repo, "v1")
+        keys = [
+            item["Key"]
+            for item in s3_client(moto_s3).list_objects_v2(Bucket=bucket).get("Contents", [])
+        ]
+        assert any("/blobs/sha256/" in key for key in keys), keys
+        assert client.get(f"/v2/{repo}/manifests/v1").status_code == 200
+        status = client.get(CONFIG).json()["status"]
+        assert status["storage"]["s3"]["bucket"] == bucket
