@@ -250,6 +250,15 @@ def test_cli_patches_and_prints_the_config(server: RegistryProcess, tmp_path: Pa
     assert "cluster" in patched.stdout
     printed = cli.run("get", "config", "cluster", "-o", "yaml").stdout
     assert "logLevel: Debug" in printed and "kind: Config" in printed
+    secret = tmp_path / "secret.yaml"
+    secret.write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cli-made\n"
+        "  namespace: openshift-image-registry\nstringData:\n  key: value\n"
+    )
+    cli.run("apply", "-f", str(secret))
+    shown = cli.run("get", "secret", "cli-made", "-n", "openshift-image-registry", "-o", "yaml")
+    assert "key: dmFsdWU=" in shown.stdout
+    cli.run("delete", "secret", "cli-made", "-n", "openshift-image-registry")
     cli.run(
         "patch",
         "configs.imageregistry.operator.openshift.io/cluster",
