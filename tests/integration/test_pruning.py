@@ -538,3 +538,67 @@ def test_randomized_pushes_deletes_tag_moves_and_collections(
                 assert pulls_completely(client, repo, tag), f"{repo}:{tag}"
                 checked += 1
     assert checked > 0
+
+
+# --- the ImagePruner resource ----------------------------------------------------------------
+
+PRUNERS = "/apis/imageregistry.operator.openshift.io/v1/imagepruners"
+
+
+def test_image_pruner_runs_on_its_schedule_and_records_each_run(
+    quiet: RegistryProcess, cli: CLI
+) -> None:
+    repo = "team/scheduled"
+    with quiet.client() as client:
+        old = push_image(client, repo, "latest")
+        current = push_image(client, repo, "latest")
+        bad = client.post(
+            PRUNERS,
+            json={"metadata": {"name": "cluster"}, "spec": {"schedule": "61 * * * *"}},
+        )
+        assert bad.status_code == 422, bad.text
+        assert "spec.schedule" in bad.json()["message"]
+        other = client.post(PRUNERS, json={"metadata": {"name": "nightly"}})
+        assert other.status_code == 422, other.text
+        created = client.post(
+            PRUNERS,
+            json={
+                "apiVersion": "imageregistry.operator.openshift.io/v1",
+                "kind": "ImagePruner",
+                "metadata": {"name": "cluster"},
+                "spec": {"schedule": "@every 2s", "keepTagRevisions": 1, "keepYoungerThan": 0},
+            },
+        )
+        assert created.status_code == 201, created.text
+        spec = created.json()["spec"]
+        assert spec["successfulJobsHistoryLimit"] == 3 and spec["suspend"] is False
+
+        def runs() -> list[dict[str, Any]]:
+            status = client.get(f"{PRUNERS}/cluster").json().get("status") or {}
+            return list(status.get("runs") or [])
+
+        wait_for(lambda: len(runs()) >= 1)
+        first = runs()[-1]
+        assert first["result"] == "Succeeded", first
+        assert first["summary"]["images"] == 1 and first["summary"]["tagEvents"] == 1
+        assert first["startTime"] <= first["completionTime"]
+        assert manifest_status(client, repo, old.digest) == 404
+        assert pulls_completely(client, repo, current.digest)
+        wait_for(lambda: len(runs()) == 3)
+        third = runs()[0]["scheduleTime"]
+        wait_for(lambda: runs()[0]["scheduleTime"] != third)
+        assert len(runs()) == 3  # successfulJobsHistoryLimit
+        status = client.get(f"{PRUNERS}/cluster").json()["status"]
+        failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+        assert failed["status"] == "False"
+        suspended = client.patch(
+            f"{PRUNERS}/cluster",
+            json={"spec": {"suspend": True}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert suspended.status_code == 200, suspended.text
+    shown = cli.run("get", "imagepruner", "cluster", "-o", "json").stdout
+    assert json.loads(shown)["status"]["runs"][0]["result"] == "Succeeded"
+    assert "cluster" in cli.run("get", "imagepruners").stdout
+    described = cli.run("describe", "imagepruner", "cluster").stdout
+    assert "Succeeded" in described

@@ -147,12 +147,11 @@ def create_app(settings: Settings) -> Starlette:
         reconciler = Reconciler(app.state.services.resources, settings)
         await reconciler.start()
         app.state.reconciler = reconciler
-        collector = start_pruning(app, db, ctx.storage, settings)
+        pruning = start_pruning(app, db, ctx.storage, settings)
         try:
             yield
         finally:
-            if collector is not None:
-                await collector.stop()
+            await pruning.stop()
             await reconciler.stop()
             if notifier is not None:
                 await notifier.stop()

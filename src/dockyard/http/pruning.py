@@ -27,12 +27,14 @@ from dockyard.http.resources.handlers import (
     respond,
 )
 from dockyard.metadata.engine import Database
+from dockyard.metadata.resources import ResourceStore
 from dockyard.observability.logging import current_request_id
 from dockyard.pruning import collector
 from dockyard.pruning.collector import GarbageCollector
 from dockyard.pruning.orphans import RegistryPruner
 from dockyard.pruning.plan import PruneOptions
 from dockyard.pruning.pruner import ImagePruner
+from dockyard.pruning.scheduler import PruneScheduler
 from dockyard.pruning.usage import read_usage
 from dockyard.storage.driver import StorageDriver
 
@@ -66,22 +68,41 @@ class RegistryPruneBody(objects.Body):
     confirm: bool = False
 
 
+class PruningTasks:
+    """The background work of pruning in this process: the collector and the scheduler."""
+
+    def __init__(self, collector: GarbageCollector | None, scheduler: PruneScheduler) -> None:
+        self.collector = collector
+        self.scheduler = scheduler
+
+    async def stop(self) -> None:
+        if self.collector is not None:
+            await self.collector.stop()
+        await self.scheduler.stop()
+
+
 def start_pruning(
     app: Starlette, db: Database, storage: StorageDriver, settings: Settings
-) -> GarbageCollector | None:
-    """Give the endpoints their services; start the background collector unless disabled."""
+) -> PruningTasks:
+    """Give the endpoints their services; start the ImagePruner's scheduler and, unless
+    disabled, the garbage collector."""
+    images = ImagePruner(db, storage)
     app.state.pruning = PruningServices(
         db=db,
         storage=storage,
-        images=ImagePruner(db, storage),
+        images=images,
         registry=RegistryPruner(db, storage),
         grace=settings.gc.graceperiod,
     )
-    if settings.gc.disabled:
-        return None
-    gc = GarbageCollector(db, storage, grace=settings.gc.graceperiod, interval=settings.gc.interval)
-    gc.start()
-    return gc
+    collector = None
+    if not settings.gc.disabled:
+        collector = GarbageCollector(
+            db, storage, grace=settings.gc.graceperiod, interval=settings.gc.interval
+        )
+        collector.start()
+    scheduler = PruneScheduler(ResourceStore(db), images)
+    scheduler.start()
+    return PruningTasks(collector, scheduler)
 
 
 def _services(request: Request) -> PruningServices:

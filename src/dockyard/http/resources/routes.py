@@ -24,6 +24,7 @@ from dockyard.http.resources import (
     images,
     imports,
     operator,
+    pruner,
 )
 from dockyard.http.resources.handlers import Kind
 
@@ -34,6 +35,7 @@ KINDS: tuple[Kind[Any, Any], ...] = (
     *core.KINDS,
     *imports.KINDS,
     *operator.KINDS,
+    *pruner.KINDS,
 )
 
 
