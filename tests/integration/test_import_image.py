@@ -233,6 +233,9 @@ def test_scheduled_import_picks_up_a_re_pushed_tag_and_reports_failures(
         assert condition["status"] == "False"
         assert f"cannot reach {upstream.host}" in condition["message"]
         assert failed["items"][0]["image"] == second.digest, "the last good image stays"
+        istag = api.get(f"{API}/namespaces/{project}/imagestreamtags/app:1.0").json()
+        assert istag["conditions"][0]["reason"] == condition["reason"]
+        assert istag["image"]["metadata"]["name"] == second.digest
 
 
 def wait_for(

@@ -261,6 +261,10 @@ class ImageStreamService:
             raise not_found("imagestreamtags", f"{stream}:{tag}")
         digest = current[tag].image_digest
         image = await image_rows.in_repository(conn, row.name, digest)
+        conditions = None
+        if spec_tag is not None and (spec_tag.get("from") or {}).get("kind") == "DockerImage":
+            imports = await importstatus.of_stream(conn, row.name.partition("/")[0], stream)
+            conditions = imports.get(tag, {}).get("conditions")
         return {
             "kind": "ImageStreamTag",
             "apiVersion": API_VERSION,
@@ -278,6 +282,7 @@ class ImageStreamService:
                 "dockerImageReference": self._tag_reference(row, tag, digest),
                 "dockerImageManifestMediaType": image.media_type if image else "",
             },
+            **_if("conditions", conditions),
         }
 
     async def put_tag(

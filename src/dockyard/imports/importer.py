@@ -127,9 +127,14 @@ class Importer:
         if spec.repository is not None:
             await self._fetch_repository(namespace, name, spec, result)
         if spec.import_:
-            done = [i for i in [*result.images, *result.repository] if i.fetched is not None]
+            tried = [*result.images, *result.repository]
+            done = [i for i in tried if i.fetched is not None]
             if done:
                 await self.commit(namespace, name, done)
+            for item in tried:  # shown where the stream's spec has the tag already
+                if item.error is not None:
+                    entry = {"name": item.tag, "generation": 0}
+                    await self._failed(namespace, name, entry, item.error)
         status: JSON = {"images": [self._render_item(i) for i in result.images]}
         if spec.repository is not None:
             status["repository"] = {
