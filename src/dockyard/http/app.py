@@ -46,7 +46,7 @@ from dockyard.imports.scheduler import ImportScheduler
 from dockyard.imports.upstreams import Upstreams
 from dockyard.metadata.engine import Database
 from dockyard.metadata.resources import ResourceStore
-from dockyard.operator.reconciler import Reconciler
+from dockyard.operator.reconciler import Reconciler, startup
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.context import RegistryContext
 from dockyard.registry.images import ImageService
@@ -92,15 +92,16 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database.url)
-        name, params = settings.storage_driver()
-        driver = create_driver(name, params)
+        # The Config decides the secret, storage and redirects the worker starts with.
+        start = await startup(ResourceStore(db), settings)
+        driver = create_driver(start.driver, start.params)
         driver.on_timing = storage_timing
         ctx = RegistryContext(
             db=db,
             storage=driver,
-            secret=settings.http.secret.get_secret_value().encode(),
+            secret=start.http_secret.encode(),
             delete_enabled=settings.storage.delete.enabled,
-            redirect_enabled=not settings.storage.redirect.disable,
+            redirect_enabled=start.redirect,
         )
         identities = IdentityService(db)
         policy = PolicyService(db)
