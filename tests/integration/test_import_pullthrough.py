@@ -288,3 +288,24 @@ def test_a_rate_limiting_upstream_is_passed_on_and_the_mirror_serves_meanwhile(
             assert response.status_code == 429, response.text
             assert response.headers["retry-after"] == "30"
             assert response.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+
+
+def test_a_manifest_missing_from_storage_is_fetched_again_from_the_upstream(
+    shared_registry: RegistryProcess, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    layout = make_layout(tmp_path / "src", "1.0")
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/lost:1.0")
+    with shared_registry.client(timeout=60) as api:
+        project = new_project(api)
+        import_tag(api, project, "lost", f"{upstream.host}/team/lost:1.0")
+        [stored] = [
+            p
+            for p in stored_blob(shared_registry.data_dir, layout.digest)
+            if "_uploads" not in str(p)
+        ]
+        stored.unlink()  # storage lost it (or a bucket was adopted without it)
+
+        served = get_manifest(api, f"{project}/lost", "1.0")
+        assert served.status_code == 200, served.text
+        assert served.content == layout.top.data
+        assert stored.read_bytes() == layout.top.data

@@ -127,10 +127,11 @@ def create_app(settings: Settings) -> Starlette:
         notifier = NotificationDispatcher.from_settings(db, settings)
         wake = notifier.wake if notifier is not None else None
         pulls = PullRecorder.from_settings(db, settings.notifications, on_flush=wake)
+        pullthrough = PullThrough(db, ctx.storage, upstreams)
         router.services = Services(
-            blobs=BlobService(ctx, remote=PullThrough(db, ctx.storage, upstreams)),
+            blobs=BlobService(ctx, remote=pullthrough),
             uploads=UploadService(ctx),
-            images=ImageService(ctx),
+            images=ImageService(ctx, remote=pullthrough),
             listing=ListingService(ctx),
             authorizer=authorizer,
             secret=ctx.secret,

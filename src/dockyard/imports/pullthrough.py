@@ -40,7 +40,8 @@ from dockyard.storage.driver import FileWriter, PathNotFoundError, StorageDriver
 
 logger = logging.getLogger(__name__)
 OPERATION = "BlobStore.ServeBlob"
-"""The operation label of pull-through metrics, as OpenShift's registry names it."""
+MANIFESTS = "ManifestService.Get"
+"""The operation labels of pull-through metrics, as OpenShift's registry names them."""
 
 
 class PullThrough:
@@ -90,6 +91,22 @@ class PullThrough:
         if self._flights.get(key) is flight:
             del self._flights[key]
         flight.set()
+
+    async def manifest(self, repository: str, digest: Digest) -> bytes | None:
+        """A manifest of the stream that storage lost (or never had), from an upstream: checked
+        against its digest and stored again."""
+        namespace = repository.partition("/")[0]
+        for reference, insecure in await self.sources(repository):
+            try:
+                client = await self.upstreams.client(namespace, reference, insecure)
+                remote = await client.manifest(reference.repository, str(digest))
+            except UpstreamError as exc:
+                code = str(exc.status or "unreachable")
+                metrics.PULLTHROUGH_ERRORS.labels(reference.registry, MANIFESTS, code).inc()
+                continue
+            await self.storage.put_content(blob_path(digest), remote.content)
+            return remote.content
+        return None
 
     async def sources(self, repository: str) -> list[tuple[ImageReference, bool]]:
         """The upstream repositories the stream imports from (spec tags from a DockerImage),

@@ -12,7 +12,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -84,9 +84,20 @@ def manifest_references(manifest: ParsedManifest) -> list[image_rows.Reference]:
     return refs
 
 
+class RemoteManifests(Protocol):
+    """Manifests of a repository's images whose bytes are not in storage (pull-through,
+    ``dockyard.imports``)."""
+
+    async def manifest(self, repository: str, digest: Digest) -> bytes | None:
+        """The bytes, checked against ``digest`` and stored again; None if no upstream has
+        them."""
+        ...
+
+
 class ImageService:
-    def __init__(self, ctx: RegistryContext) -> None:
+    def __init__(self, ctx: RegistryContext, remote: RemoteManifests | None = None) -> None:
         self.ctx = ctx
+        self.remote = remote
         # Content by digest never changes, so a cache of it needs no invalidation.
         self._content: OrderedDict[str, bytes] = OrderedDict()
         # What a reference resolves to holds until the next metadata write (the epoch).
@@ -121,9 +132,10 @@ class ImageService:
 
     async def get(self, repository: str, reference: Digest | str) -> Manifest:
         image = await self.resolve(repository, reference)
-        return Manifest(image.digest, image.media_type, await self._read(image.digest))
+        content = await self._read(image.digest, repository)
+        return Manifest(image.digest, image.media_type, content)
 
-    async def _read(self, digest: str) -> bytes:
+    async def _read(self, digest: str, repository: str) -> bytes:
         content = self._content.get(digest)
         if content is not None:
             self._content.move_to_end(digest)
@@ -131,9 +143,12 @@ class ImageService:
         try:
             content = await self.ctx.storage.get_content(blob_path(parse_digest(digest)))
         except PathNotFoundError as exc:
-            raise ManifestUnknownError(
-                "manifest is recorded but missing from storage", detail={"digest": digest}
-            ) from exc
+            if self.remote is not None:
+                content = await self.remote.manifest(repository, parse_digest(digest))
+            if content is None:
+                raise ManifestUnknownError(
+                    "manifest is recorded but missing from storage", detail={"digest": digest}
+                ) from exc
         self._remember(digest, content)
         return content
 
