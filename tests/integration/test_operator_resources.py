@@ -191,3 +191,20 @@ def test_project_roles_decide_who_touches_secrets(
         assert_status(client.get("/api/v1/secrets"), 403, "Forbidden")
     with httpx.Client(base_url=server.url, timeout=30) as anonymous:
         assert_status(anonymous.get(f"{secrets(project)}/s"), 401, "Unauthorized")
+
+
+def test_deleting_the_project_deletes_its_secrets(
+    server: RegistryProcess, admin: httpx.Client
+) -> None:
+    project = new_project(admin, "gone")
+    body = {"metadata": {"name": "kept"}, "data": {"k": b64("v")}}
+    assert admin.post(secrets(project), json=body).status_code == 201
+    watch = Watch(server, "/api/v1/secrets")
+    deleted = admin.delete(f"/apis/project.openshift.io/v1/projects/{project}")
+    assert deleted.status_code == 200, deleted.text
+    watch.until(lambda event: event_of(event) == ("DELETED", "kept"))
+    again = admin.post(
+        "/apis/project.openshift.io/v1/projectrequests", json={"metadata": {"name": project}}
+    )
+    assert again.status_code == 201, again.text
+    assert_status(admin.get(f"{secrets(project)}/kept"), 404, "NotFound")

@@ -10,7 +10,7 @@ from dockyard.auth.identities import IdentityService
 from dockyard.auth.model import SERVICE_ACCOUNT_PREFIX, Project, RoleBinding, Subject
 from dockyard.auth.policy import PolicyService
 from dockyard.errors import StatusError
-from dockyard.metadata import repositories as rows
+from dockyard.metadata import repositories as rows, resources as stored
 from dockyard.metadata.engine import Database
 
 # A DNS label, as Kubernetes requires of namespace names.
@@ -91,5 +91,6 @@ class ProjectService:
         async with self.db.write() as conn:
             if not await rows.delete_project(conn, name):
                 raise StatusError(404, "NotFound", f'projects.{PROJECT_GROUP} "{name}" not found')
+            await stored.delete_namespace(conn, name)  # its secrets and config maps
         await self.policy.delete_namespace(name)
         await self.identities.delete_namespace_accounts(name)

@@ -249,20 +249,17 @@ class ResourceStore:
                 conn, kind=kind.qualified, namespace=scope, name=name, action="DELETED", payload={}
             )
 
-    async def delete_namespace(self, namespace: str) -> None:
-        """Remove every object of a namespace (its project is gone), each logged as deleted."""
-        async with self.db.write() as conn:
-            query = select(resources.c.api_group, resources.c.kind, resources.c.name).where(
-                resources.c.namespace == namespace
-            )
-            for row in list(await conn.execute(query)):
-                kind = f"{row.kind}.{row.api_group}" if row.api_group else row.kind
-                await changes.append(
-                    conn,
-                    kind=kind,
-                    namespace=namespace,
-                    name=row.name,
-                    action="DELETED",
-                    payload={},
-                )
-            await conn.execute(delete(resources).where(resources.c.namespace == namespace))
+
+async def delete_namespace(conn: AsyncConnection, namespace: str) -> None:
+    """Remove every object of a namespace whose project is going, each logged as deleted, in
+    the caller's transaction: a project made again under the name finds none of them."""
+    assert namespace, "cluster-scoped objects belong to no project"
+    query = select(resources.c.api_group, resources.c.kind, resources.c.name).where(
+        resources.c.namespace == namespace
+    )
+    for row in list(await conn.execute(query)):
+        kind = f"{row.kind}.{row.api_group}" if row.api_group else row.kind
+        await changes.append(
+            conn, kind=kind, namespace=namespace, name=row.name, action="DELETED", payload={}
+        )
+    await conn.execute(delete(resources).where(resources.c.namespace == namespace))
