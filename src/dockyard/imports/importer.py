@@ -79,7 +79,6 @@ class TagImport:
     def spec_entry(self) -> JSON:
         return {
             "name": self.tag,
-            "annotations": None,
             "from": {"kind": "DockerImage", "name": str(self.source)},
             "reference": False,
             "importPolicy": self.import_policy.model_dump(),
@@ -345,16 +344,26 @@ class Importer:
         if item.error is not None:
             await self._failed(namespace, stream, entry, item.error)
             return
-        await self.commit(namespace, stream, [item])
+        assert item.fetched is not None
+        async with self.db.read() as conn:
+            current = await tag_rows.resolve(conn, f"{namespace}/{stream}", item.tag)
+        if current != item.fetched.digest:
+            await self.commit(namespace, stream, [item])
+        elif await self._remember(namespace, stream, item.tag, None, 0):
+            await self._touch(namespace, stream)  # it works again: the condition is gone
 
     async def _failed(self, namespace: str, stream: str, entry: JSON, error: UpstreamError) -> None:
         generation = int(entry.get("generation") or 0)
         if await self._remember(namespace, stream, entry["name"], error, generation):
-            repository = f"{namespace}/{stream}"
-            async with self.db.write() as conn:
-                repository_id = await repositories.find_id(conn, repository)
-                if repository_id is not None:
-                    await stream_rows.touch(conn, repository_id, repository)
+            await self._touch(namespace, stream)
+
+    async def _touch(self, namespace: str, stream: str) -> None:
+        """A new resourceVersion for the stream, whose status changed (watches see it)."""
+        repository = f"{namespace}/{stream}"
+        async with self.db.write() as conn:
+            repository_id = await repositories.find_id(conn, repository)
+            if repository_id is not None:
+                await stream_rows.touch(conn, repository_id, repository)
 
     async def _remember(
         self,
