@@ -161,6 +161,19 @@ def gcs_params(gcs: Emulator, **extra: object) -> dict[str, Any]:
     }
 
 
+def swift_params(swift: Emulator, **extra: object) -> dict[str, Any]:
+    """Driver parameters for a fresh container of the test cluster, with 1 MiB segments and a
+    TempURL key."""
+    return {
+        "storageurl": f"{swift.endpoint}/v1/AUTH_test",
+        "container": unique_bucket(),
+        "prefix": "registry",
+        "chunksize": 1024 * 1024,
+        "secretkey": "dockyard-tempurl-key",
+        **extra,
+    }
+
+
 def s3_client(moto: Emulator) -> Any:
     """A boto3 client of moto's server, to look into buckets behind the driver's back."""
     import boto3
@@ -235,3 +248,63 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     emulator.endpoint = f"{emulator.endpoint}/{AZURITE_ACCOUNT}"
     yield emulator
     emulator.stop()
+
+
+SWIFT_SERVERS = ("account", "container", "object")
+SWIFT_PROXY_PIPELINE = "catch_errors proxy-logging tempurl slo dlo copy proxy-logging proxy-server"
+
+
+def _swift_config(root: Path, name: str, port: int, pipeline: str, extra: str = "") -> Path:
+    path = root / f"{name}-server.conf"
+    path.write_text(
+        "[DEFAULT]\n"
+        f"devices = {root / 'node'}\nmount_check = false\nbind_ip = 127.0.0.1\n"
+        f"bind_port = {port}\nswift_dir = {root}\nworkers = 0\nlog_name = {name}\n"
+        f"[pipeline:main]\npipeline = {pipeline}\n"
+        f"[app:{name}-server]\nuse = egg:swift#{name}\n{extra}"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def swift_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """A one-node OpenStack Swift cluster (the ``swift`` package): account, container and
+    object servers on rings of one device, and a proxy with TempURL and static large objects,
+    without authentication (any token passes)."""
+    bindir = Path(sys.executable).parent
+    if not (bindir / "swift-proxy-server").exists():
+        _unavailable("swift (the OpenStack Swift package)")
+    root = tmp_path_factory.mktemp("swift")
+    (root / "node" / "sdb1").mkdir(parents=True)
+    (root / "swift.conf").write_text(
+        "[swift-hash]\nswift_hash_path_suffix = dockyard-tests\n"
+        "[storage-policy:0]\nname = default\ndefault = yes\n"
+    )
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    servers: list[Emulator] = []
+    try:
+        for name in SWIFT_SERVERS:
+            port = _free_port()
+            builder = str(root / f"{name}.builder")
+            ring = [str(bindir / "swift-ring-builder"), builder]
+            for args in (["create", "6", "1", "0"], ["add", f"r1z1-127.0.0.1:{port}/sdb1", "1"]):
+                subprocess.run([*ring, *args], check=True, capture_output=True, env=env)
+            subprocess.run([*ring, "rebalance"], capture_output=True, env=env)  # exit 1: warnings
+            config = _swift_config(root, name, port, f"{name}-server")
+            command = [str(bindir / f"swift-{name}-server"), str(config)]
+            servers.append(Emulator.start(f"swift {name}", command, port, root / f"{name}.log"))
+        port = _free_port()
+        filters = "".join(
+            f"[filter:{name}]\nuse = egg:swift#{name.replace('-', '_')}\n"
+            for name in ("catch_errors", "proxy-logging", "tempurl", "slo", "dlo", "copy")
+        )
+        config = _swift_config(
+            root, "proxy", port, SWIFT_PROXY_PIPELINE, "account_autocreate = true\n" + filters
+        )
+        command = [str(bindir / "swift-proxy-server"), str(config)]
+        proxy = Emulator.start("swift proxy", command, port, root / "proxy.log")
+        servers.append(proxy)
+        yield proxy
+    finally:
+        for server in servers:
+            server.stop()

@@ -13,9 +13,18 @@ import pytest
 
 from dockyard.storage.driver import StorageDriver
 from dockyard.storage.factory import create_driver
-from emulators import azure_params, azurite, gcs_emulator, gcs_params, moto_s3, s3_params
+from emulators import (
+    azure_params,
+    azurite,
+    gcs_emulator,
+    gcs_params,
+    moto_s3,
+    s3_params,
+    swift_cluster,
+    swift_params,
+)
 
-__all__ = ["azurite", "gcs_emulator", "moto_s3"]
+__all__ = ["azurite", "gcs_emulator", "moto_s3", "swift_cluster"]
 
 DriverFactory = Callable[[pytest.FixtureRequest], StorageDriver]
 
@@ -42,12 +51,17 @@ def _gcs(request: pytest.FixtureRequest) -> StorageDriver:
     return create_driver("gcs", gcs_params(request.getfixturevalue("gcs_emulator")))
 
 
+def _swift(request: pytest.FixtureRequest) -> StorageDriver:
+    return create_driver("swift", swift_params(request.getfixturevalue("swift_cluster")))
+
+
 DRIVERS: dict[str, DriverFactory] = {
     "filesystem": _filesystem,
     "inmemory": _inmemory,
     "s3": _s3,
     "azure": _azure,
     "gcs": _gcs,
+    "swift": _swift,
 }
 
 

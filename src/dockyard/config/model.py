@@ -158,6 +158,43 @@ class GCSParams(Section):
         return None if value is None else _absolute(value)
 
 
+class SwiftParams(Section):
+    """Distribution's ``storage.swift``: Keystone (or v1) credentials at ``authurl``, or an
+    already known ``storageurl`` (with ``authtoken`` when the cluster wants one)."""
+
+    container: str = Field(min_length=1)
+    authurl: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    authversion: Literal[0, 1, 2, 3] = 0
+    """0 guesses from ``authurl`` (``/v3`` ends Keystone v3 URLs)."""
+    tenant: str | None = None
+    tenantid: str | None = None
+    domain: str | None = None
+    domainid: str | None = None
+    region: str | None = None
+    endpointtype: str = "public"
+    insecureskipverify: bool = False
+    storageurl: str | None = None
+    authtoken: SecretStr | None = None
+    prefix: str = ""
+    """The key prefix, Distribution's name for ``rootdirectory``."""
+    secretkey: SecretStr | None = None
+    """The account's TempURL key: blob GETs redirect to temporary URLs signed with it."""
+    chunksize: int = Field(default=20 * MiB, ge=MiB, le=5 * GiB)
+
+    @field_validator("prefix")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        return _object_prefix(value)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SwiftParams:
+        if self.storageurl is None and not (self.authurl and self.username and self.password):
+            raise ValueError("give authurl with username and password, or storageurl")
+        return self
+
+
 class DeleteSettings(Section):
     enabled: bool = True
 
@@ -174,6 +211,7 @@ class StorageSettings(Section):
     s3: S3Params | None = None
     azure: AzureParams | None = None
     gcs: GCSParams | None = None
+    swift: SwiftParams | None = None
     delete: DeleteSettings = Field(default_factory=DeleteSettings)
     redirect: RedirectSettings = Field(default_factory=RedirectSettings)
 

@@ -75,8 +75,16 @@ def _gcs(params: Mapping[str, Any]) -> StorageDriver:
     return GCSDriver(GCSParams.model_validate(dict(params)))
 
 
+def _swift(params: Mapping[str, Any]) -> StorageDriver:
+    from dockyard.config.model import SwiftParams
+    from dockyard.storage.swift import SwiftDriver
+
+    return SwiftDriver(SwiftParams.model_validate(dict(params)))
+
+
 register("filesystem", _filesystem)
 register("inmemory", _inmemory)
 register("s3", _s3)
 register("azure", _azure)
 register("gcs", _gcs)
+register("swift", _swift)

@@ -1,0 +1,439 @@
+"""Objects in an OpenStack Swift container, after Distribution's ``swift`` driver.
+
+python-swiftclient is synchronous and a ``Connection`` is not thread-safe: every call runs in the
+driver's thread pool with a connection of that thread's own. swiftclient retries failed
+requests and re-authenticates when a token expires.
+
+Keys are driver paths below ``prefix``; directories are name prefixes. A writer uploads each
+``chunksize`` piece as a segment under ``@segments/<id>/``; what is left when it closes goes to
+``<key>@writer``, whose metadata names the segments and counts them and the bytes, so a later
+writer in any process continues. Commit puts a static large object manifest at the key. ``@`` is
+never part of a driver path, so none of these objects can clash with a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from swiftclient.client import ClientException, Connection
+
+from dockyard.config.model import SwiftParams
+from dockyard.storage.driver import (
+    FileInfo,
+    FileWriter,
+    InvalidOffsetError,
+    PathNotFoundError,
+    StorageDriver,
+    StorageError,
+)
+
+T = TypeVar("T")
+
+CHUNK_SIZE = 1 << 20
+MAX_THREADS = 64
+REDIRECT_SECONDS = 20 * 60
+WRITER_SUFFIX = "@writer"
+SEGMENTS = "@segments"
+META = "x-object-meta-"
+
+
+class SwiftDriver(StorageDriver):
+    name = "swift"
+
+    def __init__(self, params: SwiftParams) -> None:
+        self.params = params
+        self.container = params.container
+        self._prefix = f"{params.prefix}/" if params.prefix else ""
+        self._pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dockyard-swift")
+        self._local = threading.local()
+        self._container_ready = False
+        self._container_lock = asyncio.Lock()
+
+    async def get_content(self, path: str) -> bytes:
+        _, content = await self._call(path, "get_object", self._key(path))
+        return bytes(content)
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        await self._call(path, "put_object", self._key(path), content)
+
+    async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        if offset < 0:
+            raise InvalidOffsetError(path, f"offset {offset} is negative")
+        key = self._key(path)
+        headers = {"Range": f"bytes={offset}-"} if offset else None
+        try:
+            _, body = await self._call(
+                path, "get_object", key, resp_chunk_size=CHUNK_SIZE, headers=headers
+            )
+        except ClientException as exc:
+            if exc.http_status != 416:
+                raise
+            size = int((await self._call(path, "head_object", key))["content-length"])
+            if offset != size:
+                raise InvalidOffsetError(path, f"offset {offset} outside the file") from None
+            return _empty()
+        return self._chunks(iter(body))
+
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        key = self._key(path)
+        if not append:
+            await self._abandon(path, key)
+            return _Writer(self, path, key, uuid.uuid4().hex, 0, 0, bytearray())
+        try:
+            headers, tail = await self._call(path, "get_object", key + WRITER_SUFFIX)
+        except PathNotFoundError:
+            return await self._reopen(path, key)
+        parts, size = int(headers[META + "parts"]), int(headers[META + "size"])
+        upload = headers[META + "segments"]
+        return _Writer(self, path, key, upload, parts, size - len(tail), bytearray(tail))
+
+    async def stat(self, path: str) -> FileInfo:
+        key = self._key(path)
+        with contextlib.suppress(PathNotFoundError):
+            headers = await self._call(path, "head_object", key)
+            return FileInfo(path, int(headers["content-length"]), _time(headers), is_dir=False)
+        with contextlib.suppress(PathNotFoundError):
+            headers = await self._call(path, "head_object", key + WRITER_SUFFIX)
+            return FileInfo(path, int(headers[META + "size"]), _time(headers), is_dir=False)
+        _, below = await self._call(
+            path, "get_container", self.container, prefix=key + "/", limit=1
+        )
+        if not below:
+            raise PathNotFoundError(path)
+        return FileInfo(path, 0, time.time(), is_dir=True)
+
+    async def list(self, path: str) -> list[str]:
+        prefix = self._prefix if path == "/" else self._key(path) + "/"
+        _, items = await self._call(
+            path, "get_container", self.container, prefix=prefix, delimiter="/", full_listing=True
+        )
+        names = set()
+        for item in items:
+            name = (item.get("subdir") or item["name"])[len(prefix) :].rstrip("/")
+            if name.endswith(WRITER_SUFFIX):
+                names.add(name.removesuffix(WRITER_SUFFIX))
+            elif name and "@" not in name:
+                names.add(name)
+        if not names and path != "/":
+            raise PathNotFoundError(path)
+        base = "" if path == "/" else path
+        return [f"{base}/{name}" for name in sorted(names)]
+
+    async def move(self, source: str, dest: str) -> None:
+        """Small objects are copied on the server; a large object's manifest is written anew at
+        the destination, pointing at the same segments."""
+        source_key, dest_key = self._key(source), self._key(dest)
+        headers = await self._call(source, "head_object", source_key)
+        if source_key == dest_key:
+            return
+        if headers.get("x-static-large-object", "").lower() == "true":
+            _, manifest = await self._call(
+                source, "get_object", source_key, query_string="multipart-manifest=get"
+            )
+            segments = [
+                {"path": segment["name"], "etag": segment["hash"], "size_bytes": segment["bytes"]}
+                for segment in json.loads(manifest)
+            ]
+            await self._put_manifest(dest, dest_key, segments)
+            await self._call(source, "delete_object", source_key)
+        else:
+            destination = f"/{self.container}/{dest_key}"
+            await self._call(dest, "copy_object", source_key, destination=destination)
+            await self._call(source, "delete_object", source_key)
+
+    async def delete(self, path: str) -> None:
+        key = self._key(path)
+        _, below = await self._call(
+            path, "get_container", self.container, prefix=key + "/", full_listing=True
+        )
+        # name -> whether it is a static large object manifest (its segments go with it)
+        doomed = {item["name"]: "slo_etag" in item for item in below}
+        for exact in (key, key + WRITER_SUFFIX):
+            with contextlib.suppress(PathNotFoundError):
+                headers = await self._call(path, "head_object", exact)
+                doomed[exact] = headers.get("x-static-large-object", "").lower() == "true"
+        if not doomed:
+            raise PathNotFoundError(path)
+        for name, manifest in doomed.items():
+            await self._delete_object(path, name, manifest)
+
+    async def redirect_url(self, path: str, method: str) -> str | None:
+        """A TempURL signed with ``secretkey``, when one is configured."""
+        if method not in ("GET", "HEAD") or self.params.secretkey is None:
+            return None
+        storage_url = await self._run(self._storage_url)
+        object_url = f"{storage_url}/{quote(self.container)}/{quote(self._key(path))}"
+        expires = int(time.time()) + REDIRECT_SECONDS
+        signed = f"{method}\n{expires}\n{_url_path(object_url)}"
+        key = self.params.secretkey.get_secret_value().encode()
+        signature = hmac.new(key, signed.encode(), hashlib.sha256).hexdigest()
+        return f"{object_url}?temp_url_sig={signature}&temp_url_expires={expires}"
+
+    # --- writers ---------------------------------------------------------------------------------
+
+    async def _reopen(self, path: str, key: str) -> _Writer:
+        """Append to a committed object: its content becomes the new writer's first segment."""
+        headers = await self._call(path, "head_object", key)
+        upload, size = uuid.uuid4().hex, int(headers["content-length"])
+        if size < self.params.chunksize:
+            content = await self.get_content(path)
+            return _Writer(self, path, key, upload, 0, 0, bytearray(content))
+        destination = f"/{self.container}/{self._segment(upload, 1)}"
+        await self._call(path, "copy_object", key, destination=destination)
+        return _Writer(self, path, key, upload, 1, size, bytearray())
+
+    async def _abandon(self, path: str, key: str) -> None:
+        """Remove an earlier writer's segments and state."""
+        with contextlib.suppress(PathNotFoundError):
+            await self._delete_object(path, key + WRITER_SUFFIX)
+
+    async def _delete_object(self, path: str, name: str, manifest: bool = False) -> None:
+        """Delete one object with whatever it owns: a manifest's segments, a writer's segments."""
+        if name.endswith(WRITER_SUFFIX):
+            with contextlib.suppress(PathNotFoundError):
+                headers = await self._call(path, "head_object", name)
+                await self._delete_segments(path, headers[META + "segments"])
+        query = "multipart-manifest=delete" if manifest else None
+        with contextlib.suppress(PathNotFoundError):  # gone meanwhile: fine
+            await self._call(path, "delete_object", name, query_string=query)
+
+    async def _delete_segments(self, path: str, upload: str) -> None:
+        _, items = await self._call(
+            path,
+            "get_container",
+            self.container,
+            prefix=f"{self._prefix}{SEGMENTS}/{upload}/",
+            full_listing=True,
+        )
+        for item in items:
+            with contextlib.suppress(PathNotFoundError):
+                await self._call(path, "delete_object", item["name"])
+
+    async def _put_manifest(self, path: str, key: str, segments: Sequence[dict[str, Any]]) -> None:
+        await self._call(
+            path,
+            "put_object",
+            key,
+            json.dumps(segments),
+            query_string="multipart-manifest=put",
+        )
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _key(self, path: str) -> str:
+        return self._prefix + path[1:]
+
+    def _segment(self, upload: str, number: int) -> str:
+        return f"{self._prefix}{SEGMENTS}/{upload}/{number:08d}"
+
+    def _connection(self) -> Connection:
+        """This thread's connection; swiftclient's are not safe to share."""
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = _connect(self.params)
+        return connection
+
+    def _storage_url(self) -> str:
+        connection = self._connection()
+        if connection.url is None:
+            connection.get_auth()
+        url: str = connection.url
+        return url.rstrip("/")
+
+    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(call, *args, **kwargs))
+
+    async def _call(self, path: str, operation: str, *args: Any, **kwargs: Any) -> Any:
+        """One swiftclient call on this container; a 404 becomes ``PathNotFoundError``."""
+        await self._ensure_container()
+        if operation != "get_container":
+            args = (self.container, *args)
+
+        def call() -> Any:
+            return getattr(self._connection(), operation)(*args, **kwargs)
+
+        try:
+            return await self._run(call)
+        except ClientException as exc:
+            if exc.http_status == 404:
+                raise PathNotFoundError(path) from None
+            raise
+
+    async def _ensure_container(self) -> None:
+        if not self._container_ready:
+            async with self._container_lock:
+                if not self._container_ready:
+                    await self._run(self._create_container)
+                    self._container_ready = True
+
+    def _create_container(self) -> None:
+        """Create the container, and set the account's TempURL key, when absent."""
+        connection = self._connection()
+        try:
+            connection.head_container(self.container)
+        except ClientException as exc:
+            if exc.http_status != 404:
+                raise
+            connection.put_container(self.container)
+        if self.params.secretkey is not None:
+            key = self.params.secretkey.get_secret_value()
+            if connection.head_account().get("x-account-meta-temp-url-key") != key:
+                connection.post_account({"X-Account-Meta-Temp-URL-Key": key})
+
+    async def _chunks(self, body: Iterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            while (chunk := await self._run(next, body, None)) is not None:
+                if chunk:
+                    yield chunk
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                await self._run(close)
+
+
+class _Writer(FileWriter):
+    def __init__(
+        self,
+        driver: SwiftDriver,
+        path: str,
+        key: str,
+        upload: str,
+        parts: int,
+        parts_size: int,
+        buffer: bytearray,
+    ) -> None:
+        self._driver = driver
+        self._path = path
+        self._key = key
+        self._upload = upload
+        self._parts = parts
+        self._parts_size = parts_size
+        self._buffer = buffer
+        self._done: str | None = None
+
+    @property
+    def size(self) -> int:
+        return self._parts_size + len(self._buffer)
+
+    async def write(self, data: bytes | memoryview) -> int:
+        self._check_open()
+        self._buffer += data
+        chunk = self._driver.params.chunksize
+        while len(self._buffer) >= chunk:
+            await self._send_segment(bytes(self._buffer[:chunk]))
+            del self._buffer[:chunk]
+        return len(data)
+
+    async def close(self) -> None:
+        if self._done is not None:
+            return
+        headers = {
+            "X-Object-Meta-Segments": self._upload,
+            "X-Object-Meta-Parts": str(self._parts),
+            "X-Object-Meta-Size": str(self.size),
+        }
+        await self._driver._call(
+            self._path,
+            "put_object",
+            self._key + WRITER_SUFFIX,
+            bytes(self._buffer),
+            headers=headers,
+        )
+        self._done = "closed"
+
+    async def commit(self) -> None:
+        self._check_open()
+        driver = self._driver
+        if self._parts == 0:
+            await driver._call(self._path, "put_object", self._key, bytes(self._buffer))
+        else:
+            if self._buffer:
+                await self._send_segment(bytes(self._buffer))
+                self._buffer.clear()
+            container = driver.container
+            segments: list[dict[str, Any]] = [
+                {"path": f"/{container}/{driver._segment(self._upload, n)}"}
+                for n in range(1, self._parts + 1)
+            ]
+            await driver._put_manifest(self._path, self._key, segments)
+        self._done = "committed"
+        with contextlib.suppress(PathNotFoundError):
+            await driver._call(self._path, "delete_object", self._key + WRITER_SUFFIX)
+
+    async def cancel(self) -> None:
+        self._check_open()
+        self._done = "cancelled"
+        await self._driver._delete_segments(self._path, self._upload)
+        with contextlib.suppress(PathNotFoundError):
+            await self._driver._call(self._path, "delete_object", self._key + WRITER_SUFFIX)
+
+    async def _send_segment(self, data: bytes) -> None:
+        name = self._driver._segment(self._upload, self._parts + 1)
+        await self._driver._call(self._path, "put_object", name, data)
+        self._parts += 1
+        self._parts_size += len(data)
+
+    def _check_open(self) -> None:
+        if self._done is not None:
+            raise StorageError(self._path, f"writer already {self._done}")
+
+
+def _connect(params: SwiftParams) -> Connection:
+    password = params.password.get_secret_value() if params.password else None
+    token = params.authtoken.get_secret_value() if params.authtoken else None
+    version = str(
+        params.authversion or (3 if (params.authurl or "").rstrip("/").endswith("v3") else 2)
+    )
+    options = {
+        "tenant_name": params.tenant,
+        "tenant_id": params.tenantid,
+        "project_name": params.tenant,
+        "project_id": params.tenantid,
+        "user_domain_name": params.domain,
+        "user_domain_id": params.domainid,
+        "project_domain_name": params.domain,
+        "project_domain_id": params.domainid,
+        "region_name": params.region,
+        "endpoint_type": params.endpointtype,
+    }
+    return Connection(
+        authurl=params.authurl,
+        user=params.username,
+        key=password,
+        preauthurl=params.storageurl,
+        # A storage URL without a token: a cluster without auth, which ignores the header.
+        preauthtoken=token or ("unauthenticated" if params.storageurl else None),
+        auth_version="1.0" if version == "1" else version,
+        os_options={name: value for name, value in options.items() if value is not None},
+        insecure=params.insecureskipverify,
+        retries=5,
+    )
+
+
+def _url_path(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+def _time(headers: dict[str, str]) -> float:
+    modified = headers.get("last-modified")
+    return parsedate_to_datetime(modified).timestamp() if modified else time.time()
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
+        yield chunk
