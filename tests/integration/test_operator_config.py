@@ -9,8 +9,8 @@ and ``Retry-After``; status conditions say what storage lacks; the CLI patches a
 from __future__ import annotations
 
 import base64
-import contextlib
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -122,6 +122,24 @@ def test_bad_specs_are_422_naming_the_field(
     after = admin.get(CONFIG).json()
     assert after["spec"] == before["spec"]
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+def test_cluster_operator_shows_the_health(admin: httpx.Client) -> None:
+    operators = "/apis/config.openshift.io/v1/clusteroperators"
+    found = admin.get(f"{operators}/image-registry").json()
+    assert found["kind"] == "ClusterOperator"
+    types = [c["type"] for c in found["status"]["conditions"]]
+    assert types == ["Available", "Progressing", "Degraded"]
+    assert {
+        "group": "imageregistry.operator.openshift.io",
+        "resource": "configs",
+        "name": "cluster",
+    } in found["status"]["relatedObjects"]
+    assert [i["metadata"]["name"] for i in admin.get(operators).json()["items"]] == [
+        "image-registry"
+    ]
+    assert_status(admin.get(f"{operators}/dns"), 404, "NotFound")
+    assert_status(admin.delete(f"{operators}/image-registry"), 405, "MethodNotAllowed")
 
 
 def test_only_cluster_and_no_delete(admin: httpx.Client) -> None:
@@ -250,6 +268,16 @@ def test_cli_patches_and_prints_the_config(server: RegistryProcess, tmp_path: Pa
     assert "cluster" in patched.stdout
     printed = cli.run("get", "config", "cluster", "-o", "yaml").stdout
     assert "logLevel: Debug" in printed and "kind: Config" in printed
+    table = cli.run("get", "clusteroperator", "image-registry").stdout.splitlines()
+    assert table[0].split()[:6] == [
+        "NAME",
+        "VERSION",
+        "AVAILABLE",
+        "PROGRESSING",
+        "DEGRADED",
+        "SINCE",
+    ]
+    assert table[1].split()[:5] == ["image-registry", "0.1.0", "True", "False", "False"]
     secret = tmp_path / "secret.yaml"
     secret.write_text(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cli-made\n"

@@ -206,6 +206,50 @@ def _role_bindings(now: datetime, wide: bool) -> list[Column]:
     return columns
 
 
+def _condition(kind: str, field: str = "status") -> Callable[[JSON], str]:
+    def cell(item: JSON) -> str:
+        for condition in (item.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == kind:
+                return str(condition.get(field, ""))
+        return ""
+
+    return cell
+
+
+def _since(item: JSON, now: datetime) -> str:
+    """``oc``'s SINCE: the age of the newest condition transition."""
+    times = [
+        moment
+        for condition in (item.get("status") or {}).get("conditions") or []
+        if (moment := parse_time(condition.get("lastTransitionTime"))) is not None
+    ]
+    return short_age((now - max(times)).total_seconds()) if times else ""
+
+
+def _cluster_operators(now: datetime, wide: bool) -> list[Column]:
+    def version(item: JSON) -> str:
+        versions = (item.get("status") or {}).get("versions") or []
+        return str(versions[0].get("version", "")) if versions else ""
+
+    def message(item: JSON) -> str:
+        for kind in ("Degraded", "Progressing", "Available"):
+            text = _condition(kind, "message")(item)
+            status = _condition(kind)(item)
+            if text and (status == "True") == (kind != "Available"):
+                return text
+        return ""
+
+    return [
+        ("NAME", metadata_name),
+        ("VERSION", version),
+        ("AVAILABLE", _condition("Available")),
+        ("PROGRESSING", _condition("Progressing")),
+        ("DEGRADED", _condition("Degraded")),
+        ("SINCE", lambda item: _since(item, now)),
+        ("MESSAGE", message),
+    ]
+
+
 def _default(now: datetime, wide: bool) -> list[Column]:
     return [("NAME", metadata_name), ("AGE", lambda item: age(item, now))]
 
@@ -219,6 +263,7 @@ TABLES: dict[str, Table] = {
     "user.openshift.io/Group": lambda now, wide: list(users.GROUP_COLUMNS),
     "rbac.authorization.k8s.io/RoleBinding": _role_bindings,
     "rbac.authorization.k8s.io/ClusterRoleBinding": _role_bindings,
+    "config.openshift.io/ClusterOperator": _cluster_operators,
 }
 """``group/Kind`` → its columns; any other kind prints NAME and AGE."""
 
