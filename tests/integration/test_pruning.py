@@ -183,7 +183,9 @@ def test_an_index_keeps_its_children_until_it_goes_itself(quiet: RegistryProcess
     with quiet.client() as client:
         assert pulls_completely(client, repo, "multi")
         assert client.delete(f"/v2/{repo}/manifests/multi").status_code == 202
-    result = cli.json("adm", "prune", "images", *flags)
+    done = cli.run("adm", "prune", "images", *flags, "-o", "json")
+    assert "Pruning repositories: 0/1" in done.stderr and "Pruning images: 0/3" in done.stderr
+    result = json.loads(done.stdout)
     assert sorted(result["deleted"]["images"]) == sorted([digest, *(c.digest for c in children)])
     with quiet.client() as client:
         assert manifest_status(client, repo, children[0].digest) == 404

@@ -6,17 +6,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from typing import Any
 
 import httpx
 
 from dockyard.cli import verbs
-from dockyard.cli.client import JSON, TIMEOUT_SECONDS, Client, CommandError, command, connect
+from dockyard.cli.client import (
+    JSON,
+    TIMEOUT_SECONDS,
+    Client,
+    CommandError,
+    command,
+    connect,
+    connect_error,
+    server_error,
+)
 from dockyard.cli.users import parse_duration
 
 PREFIX = "/extensions/v2"
 DRY_RUN = "Dry run enabled - no modifications will be made. Add --confirm to remove images"
 TOP_KINDS = ("images", "imagestreams", "projects")
+PROGRESS_EVERY = 2.0
+"""Seconds between progress lines within one phase of a long prune."""
 
 
 def _boolean(text: str) -> bool:
@@ -107,7 +120,10 @@ def run_prune_images(args: argparse.Namespace) -> int:
         "confirm": args.confirm,
     }
     with connect() as client:
-        result = _post(client, f"{PREFIX}/prune/images", body)
+        if args.confirm:
+            result = _prune_with_progress(client, body)
+        else:
+            result = _post(client, f"{PREFIX}/prune/images", body)
     if args.output == "json":
         print(json.dumps(result, indent=4))
         return 0
@@ -143,6 +159,63 @@ def run_prune_images(args: argparse.Namespace) -> int:
             print(verbs.format_table(headers, rows) + "\n")
     print(_summary(result.get("summary", {}), bool(result.get("dryRun"))))
     return 0
+
+
+class _Progress:
+    """One stderr line when a phase starts, then at most one every ``PROGRESS_EVERY``."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+        self.shown_at = 0.0
+
+    def show(self, event: JSON) -> None:
+        phase, now = str(event.get("phase")), time.monotonic()
+        if phase == "done" or (phase == self.phase and now - self.shown_at < PROGRESS_EVERY):
+            return
+        self.phase, self.shown_at = phase, now
+        print(f"Pruning {phase}: {event.get('done')}/{event.get('total')}", file=sys.stderr)
+
+
+def _prune_with_progress(client: Client, body: JSON) -> JSON:
+    """A confirmed prune, streamed: progress on stderr as the server reports it."""
+    headers = {"Accept": "application/x-ndjson, application/json"}
+    if client.token:
+        headers["Authorization"] = f"Bearer {client.token}"
+    progress = _Progress()
+    try:
+        with client.http.stream(
+            "POST",
+            f"{PREFIX}/prune/images",
+            params={"progress": "true"},
+            json=body,
+            headers=headers,
+            timeout=httpx.Timeout(TIMEOUT_SECONDS, read=None),
+        ) as response:
+            if response.is_error:
+                response.read()
+                raise server_error(response)
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise CommandError(
+                        f"error: the server sent a line that is not JSON: {line[:200]}"
+                    ) from None
+                if event.get("type") == "progress":
+                    progress.show(event)
+                elif event.get("type") == "result":
+                    result: JSON = event["object"]
+                    return result
+                else:
+                    status = event.get("object") or {}
+                    raise CommandError(
+                        f"Error from server ({status.get('reason')}): {status.get('message')}"
+                    )
+    except httpx.TransportError as exc:
+        raise CommandError(connect_error(client.server, exc)) from None
+    raise CommandError("error: the server ended the prune without a result")
 
 
 def _summary(summary: JSON, dry_run: bool) -> str:

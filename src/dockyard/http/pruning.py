@@ -8,16 +8,21 @@ are Kubernetes ``Status`` objects, as on the resource API, and bodies are strict
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from dockyard.config.model import Settings
+from dockyard.errors import StatusError
 from dockyard.http.resources import objects
 from dockyard.http.resources.handlers import (
     Call,
@@ -32,14 +37,17 @@ from dockyard.observability.logging import current_request_id
 from dockyard.pruning import collector
 from dockyard.pruning.collector import GarbageCollector
 from dockyard.pruning.orphans import RegistryPruner
-from dockyard.pruning.plan import PruneOptions
-from dockyard.pruning.pruner import ImagePruner
+from dockyard.pruning.plan import Plan, PruneOptions
+from dockyard.pruning.pruner import ImagePruner, planned
 from dockyard.pruning.scheduler import PruneScheduler
 from dockyard.pruning.usage import read_usage
 from dockyard.storage.driver import StorageDriver
 
 IMAGE_GROUP = "image.openshift.io"
 PREFIX = "/extensions/v2"
+NDJSON = "application/x-ndjson"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,8 @@ async def _body(request: Request, model: type[objects.B], kind: str) -> objects.
 
 
 async def prune_images(request: Request) -> Response:
+    """A dry run answers the plan; a confirmed run its result, or with ``?progress=true``
+    a stream of NDJSON lines (``progress`` events, then the ``result``) for long runs."""
     call = Call.of(request)
     if request.method != "POST":
         raise method_not_allowed()
@@ -142,10 +152,50 @@ async def prune_images(request: Request) -> Response:
         ignore_invalid_refs=body.ignore_invalid_refs,
         keep_referrers=body.keep_referrers,
     )
-    report = await _services(request).images.run(
-        options, confirm=body.confirm, origin=_origin(call)
-    )
-    return respond(report.render())
+    pruner = _services(request).images
+    plan = await pruner.plan(options)
+    if not body.confirm:
+        return respond(planned(plan).render())
+    origin = {**_origin(call), "by": "prune"}
+    if request.query_params.get("progress") != "true":
+        return respond((await pruner.apply(plan, origin, _silent)).render())
+    return StreamingResponse(_streamed(pruner, plan, origin), media_type=NDJSON)
+
+
+def _silent(_phase: str, _done: int, _total: int) -> None:
+    return None
+
+
+async def _streamed(
+    pruner: ImagePruner, plan: Plan, origin: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    """Progress as it happens, then the result (or a ``Status`` if the run failed)."""
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        events.put_nowait({"type": "progress", "phase": phase, "done": done, "total": total})
+
+    task = asyncio.create_task(pruner.apply(plan, origin, progress))
+    try:
+        while not task.done() or not events.empty():
+            getter = asyncio.ensure_future(events.get())
+            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield _line(getter.result())
+            else:
+                getter.cancel()
+        try:
+            yield _line({"type": "result", "object": task.result().render()})
+        except Exception:
+            logger.exception("pruning failed")
+            failure = StatusError(500, "InternalError", "pruning failed; see the registry's log")
+            yield _line({"type": "error", "object": failure.to_json()})
+    finally:
+        task.cancel()
+
+
+def _line(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode() + b"\n"
 
 
 async def prune_registry(request: Request) -> Response:

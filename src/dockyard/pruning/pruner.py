@@ -62,7 +62,8 @@ class PruneReport:
         }
 
 
-def _report_of(plan: Plan) -> PruneReport:
+def planned(plan: Plan) -> PruneReport:
+    """What a dry run reports: the plan as it stands."""
     return PruneReport(
         dry_run=True,
         tag_events=[
@@ -106,7 +107,7 @@ class ImagePruner:
     ) -> PruneReport:
         plan = await self.plan(options)
         if not confirm:
-            return _report_of(plan)
+            return planned(plan)
         return await self.apply(plan, {**origin, "by": "prune"}, progress or _quiet)
 
     async def apply(self, plan: Plan, origin: Mapping[str, Any], progress: Progress) -> PruneReport:
@@ -143,12 +144,22 @@ class ImagePruner:
                 {"repository": repository, "image": d} for d in swept.manifest_links
             ]
             report.layer_links += [{"repository": repository, "blob": d} for d in swept.layer_links]
-        progress("images", 0, len(plan.images))
-        report.images = await sweep.delete_images(self.db, plan.images, plan.cutoff, origin)
+        progress("repositories", len(touched), len(touched))
+        images = len(plan.images)
+        progress("images", 0, images)
+        report.images = await sweep.delete_images(
+            self.db, plan.images, plan.cutoff, origin, lambda n: progress("images", n, images)
+        )
         if plan.blobs:
-            progress("blobs", 0, len(plan.blobs))
+            blobs = len(plan.blobs)
+            progress("blobs", 0, blobs)
             deleted = await sweep.delete_blobs(
-                self.db, self.storage, [digest for digest, _ in plan.blobs], plan.cutoff, origin
+                self.db,
+                self.storage,
+                [digest for digest, _ in plan.blobs],
+                plan.cutoff,
+                origin,
+                lambda n: progress("blobs", n, blobs),
             )
             report.blobs = [{"digest": digest, "size": size} for digest, size in deleted]
         progress("done", 1, 1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,9 @@ from dockyard.storage.driver import PathNotFoundError, StorageDriver
 
 BATCH = 100
 """Rows per write transaction: short enough that pushes on SQLite wait only briefly."""
+
+Tally = Callable[[int], None]
+"""Told after each transaction how far the delete has got (items so far)."""
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +141,11 @@ async def _remove_membership(
 
 
 async def delete_images(
-    db: Database, digests: Sequence[str], cutoff: float, origin: Mapping[str, Any]
+    db: Database,
+    digests: Sequence[str],
+    cutoff: float,
+    origin: Mapping[str, Any],
+    tally: Tally | None = None,
 ) -> list[str]:
     """Delete image rows no repository holds and no index lists, older than ``cutoff``.
 
@@ -154,6 +161,8 @@ async def delete_images(
                 for digest in remaining[start : start + BATCH]:
                     if await _delete_image(conn, digest, cutoff, origin):
                         gone.add(digest)
+            if tally is not None:
+                tally(len(deleted) + len(gone))
         if not gone:
             break
         deleted += [digest for digest in remaining if digest in gone]
@@ -204,6 +213,7 @@ async def delete_blobs(
     digests: Sequence[str],
     cutoff: float,
     origin: Mapping[str, Any],
+    tally: Tally | None = None,
 ) -> list[tuple[str, int]]:
     """Delete blobs (row and file) that no repository links and no image names, recorded
     before ``cutoff``; returns each deleted digest with its size."""
@@ -223,6 +233,8 @@ async def delete_blobs(
                     action="delete",
                     payload={"digest": digest, "size": size, **origin},
                 )
+        if tally is not None:
+            tally(min(start + BATCH, len(digests)))
     return deleted
 
 
