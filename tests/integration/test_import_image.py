@@ -202,6 +202,13 @@ def test_import_failures_are_reported_per_image(api: httpx.Client, upstream: Ups
         ({"images": [one_image("UPPER/case:1")]}, "spec.images[0].from.name"),
         ({"images": [], "bogus": 1}, "spec.bogus"),
         ({}, "spec"),
+        ({"images": [one_image("h.io/a:1", "x"), one_image("h.io/b:1", "x")]}, "spec.images[1].to"),
+        ({"images": [one_image("h.io/a:1", "-bad")]}, "spec.images[0].to"),
+        ({"images": [one_image(f"h.io/a:{n}") for n in range(51)]}, "spec.images"),
+        (
+            {"repository": {"from": {"kind": "DockerImage", "name": "h.io/a:1"}}},
+            "spec.repository.from.name",
+        ),
     ]:
         refused = image_import(api, project, "app", spec)
         assert refused.status_code == 422, refused.text

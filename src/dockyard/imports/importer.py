@@ -26,7 +26,7 @@ from dockyard.imagestreams.spec import TagImportPolicy, TagReferencePolicy, inva
 from dockyard.imagestreams.streams import API_VERSION, ImageStreamService
 from dockyard.imports.client import UpstreamClient, UpstreamError
 from dockyard.imports.reference import ImageReference, ReferenceError, parse_image_reference
-from dockyard.imports.spec import ImageStreamImportSpec
+from dockyard.imports.spec import ImageStreamImportSpec, RepositoryImportSpec
 from dockyard.imports.upstreams import Upstreams
 from dockyard.metadata import (
     blobs as blob_rows,
@@ -119,12 +119,28 @@ class Importer:
         )
         if spec.repository is None and not spec.images:
             raise invalid("ImageStreamImport", name, "give spec.images or spec.repository", "spec")
+        if len(spec.images) > self.max_tags:
+            raise invalid(
+                "ImageStreamImport", name, f"at most {self.max_tags} images at once", "spec.images"
+            )
         wanted = [self._image_request(name, i, entry) for i, entry in enumerate(spec.images)]
+        tags = [item.tag for item in wanted]
+        repeated = next((i for i, tag in enumerate(tags) if tag in tags[:i]), None)
+        if repeated is not None:
+            raise invalid(
+                "ImageStreamImport",
+                name,
+                f"tag {tags[repeated]!r} is imported more than once",
+                f"spec.images[{repeated}].to",
+            )
+        source = None
+        if spec.repository is not None:
+            source = self._repository_request(name, spec.repository)
         result = ImportResult(wanted)
         for item in wanted:
             await self._fetch(namespace, item)
-        if spec.repository is not None:
-            await self._fetch_repository(namespace, name, spec, result)
+        if spec.repository is not None and source is not None:
+            await self._fetch_repository(namespace, source, spec.repository, result)
         if spec.import_:
             tried = [*result.images, *result.repository]
             done = [i for i in tried if i.fetched is not None]
@@ -164,7 +180,10 @@ class Importer:
         """Import one spec tag (``dockyard tag --source=docker``); a failure is a 422 naming
         what the upstream said."""
         item = TagImport(
-            tag, self._parse(f"{stream}:{tag}", source, "tag.from.name"), policy, reference_policy
+            tag,
+            self._parse(f"{stream}:{tag}", source, "tag.from.name", "ImageStreamTag"),
+            policy,
+            reference_policy,
         )
         await self._fetch(namespace, item)
         if item.error is not None:
@@ -187,18 +206,13 @@ class Importer:
         return TagImport(tag, source, entry.importPolicy, entry.referencePolicy)
 
     @staticmethod
-    def _parse(name: str, text: str, field: str) -> ImageReference:
+    def _parse(name: str, text: str, field: str, kind: str = "ImageStreamImport") -> ImageReference:
         try:
             return parse_image_reference(text)
         except ReferenceError as exc:
-            raise invalid("ImageStreamImport", name, str(exc), field) from None
+            raise invalid(kind, name, str(exc), field) from None
 
-    async def _fetch_repository(
-        self, namespace: str, name: str, spec: ImageStreamImportSpec, result: ImportResult
-    ) -> None:
-        """Every tag of the remote repository, up to ``max_tags``; the rest are reported."""
-        repository = spec.repository
-        assert repository is not None
+    def _repository_request(self, name: str, repository: RepositoryImportSpec) -> ImageReference:
         if repository.from_.kind != "DockerImage":
             raise invalid(
                 "ImageStreamImport", name, "must be DockerImage", "spec.repository.from.kind"
@@ -211,6 +225,16 @@ class Importer:
                 "must name a repository, without a tag or digest",
                 "spec.repository.from.name",
             )
+        return source
+
+    async def _fetch_repository(
+        self,
+        namespace: str,
+        source: ImageReference,
+        repository: RepositoryImportSpec,
+        result: ImportResult,
+    ) -> None:
+        """Every tag of the remote repository, up to ``max_tags``; the rest are reported."""
         policy = repository.importPolicy
         try:
             client = await self.upstreams.client(namespace, source, policy.insecure)
