@@ -562,17 +562,15 @@ def test_image_pruner_runs_on_its_schedule_and_records_each_run(
         assert "spec.schedule" in bad.json()["message"]
         other = client.post(PRUNERS, json={"metadata": {"name": "nightly"}})
         assert other.status_code == 422, other.text
-        created = client.post(
-            PRUNERS,
-            json={
-                "apiVersion": "imageregistry.operator.openshift.io/v1",
-                "kind": "ImagePruner",
-                "metadata": {"name": "cluster"},
-                "spec": {"schedule": "@every 2s", "keepTagRevisions": 1, "keepYoungerThan": 0},
-            },
+        manifest = quiet.data_dir.parent / "pruner.yaml"
+        manifest.write_text(
+            "apiVersion: imageregistry.operator.openshift.io/v1\n"
+            "kind: ImagePruner\n"
+            "metadata: {name: cluster}\n"
+            'spec: {schedule: "@every 2s", keepTagRevisions: 1, keepYoungerThan: 0}\n'
         )
-        assert created.status_code == 201, created.text
-        spec = created.json()["spec"]
+        cli.run("apply", "-f", str(manifest))
+        spec = client.get(f"{PRUNERS}/cluster").json()["spec"]
         assert spec["successfulJobsHistoryLimit"] == 3 and spec["suspend"] is False
 
         def runs() -> list[dict[str, Any]]:

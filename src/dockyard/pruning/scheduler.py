@@ -1,5 +1,7 @@
 """Scheduled pruning: the ``cluster`` ImagePruner runs on its cron schedule, in one process of
-the cluster at a time (the ``imagepruner`` lease), as OpenShift's operator runs a CronJob.
+the cluster at a time, as OpenShift's operator runs a CronJob. Every worker reads the object
+once a second; one that finds a run due takes the ``imagepruner`` lease, reads it again (another
+may just have run it) and only then records the firing and runs.
 
 Like a CronJob, a run is due at the first firing after ``status.lastScheduleTime`` (or the
 object's creation); missed firings are not caught up one by one, only the latest runs. Each
@@ -130,27 +132,33 @@ class PruneScheduler:
     async def _run(self) -> None:
         while True:
             try:
-                if await self.lease.renew():
-                    await self.tick(datetime.now(UTC))
+                await self.tick(datetime.now(UTC))
             except Exception:
                 logger.warning("scheduled pruning interrupted", exc_info=True)
             await asyncio.sleep(self.poll)
 
-    async def tick(self, now: datetime) -> bool:
-        """Run the pruner if it is due; True if it ran."""
+    async def _due(self, now: datetime) -> tuple[ImagePrunerSpec, datetime] | None:
         found = await self.store.find(IMAGE_PRUNER, None, NAME)
         if found is None:
-            return False
+            return None
         spec = parse(found)
         if spec.suspend:
-            return False
+            return None
         status = found.get("status") or {}
         since = _parse_time(status.get("lastScheduleTime")) or _parse_time(
             found["metadata"].get("creationTimestamp")
         )
         due = latest_due(spec, since or now, now)
-        if due is None:
+        return None if due is None else (spec, due)
+
+    async def tick(self, now: datetime) -> bool:
+        """Run the pruner if it is due; True if it ran."""
+        if await self._due(now) is None or not await self.lease.renew():
             return False
+        found = await self._due(now)  # under the lease, as another holder may have left it
+        if found is None:
+            return False
+        spec, due = found
         await self._record(spec, {"lastScheduleTime": _time(due)}, None)
         await self._record(spec, {}, await self._run_once(spec, due))
         return True
