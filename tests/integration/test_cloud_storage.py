@@ -3,7 +3,7 @@ following the registry's 307 redirects to presigned URLs; with redirects disable
 streams blobs itself. Two workers serve each registry, so chunked uploads continue across
 processes through the multipart state kept in the bucket. Behind a failing store the registry
 answers 503 and serves again once the store recovers. skopeo also round-trips through Azure
-(Azurite) and GCS (the GCS emulator)."""
+(Azurite), GCS (the GCS emulator) and Swift (a one-node cluster)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from emulators import (
     gcs_emulator,
     moto_s3,
     s3_client,
+    swift_cluster,
     unique_bucket,
 )
 from faultproxy import FaultProxy
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from integration.conftest import Skopeo
 
 pytestmark = pytest.mark.integration
-__all__ = ["azurite", "gcs_emulator", "moto_s3"]
+__all__ = ["azurite", "gcs_emulator", "moto_s3", "swift_cluster"]
 
 MiB = 1 << 20
 CHUNK_SIZE = 5 * MiB
@@ -247,6 +248,13 @@ def cloud_environment(kind: str, emulator: Emulator) -> dict[str, str]:
             "REGISTRY_STORAGE_AZURE_SERVICEURL": emulator.endpoint,
             "REGISTRY_STORAGE_AZURE_CHUNKSIZE": str(MiB),
         }
+    if kind == "swift":
+        return {
+            "REGISTRY_STORAGE_SWIFT_STORAGEURL": f"{emulator.endpoint}/v1/AUTH_test",
+            "REGISTRY_STORAGE_SWIFT_CONTAINER": unique_bucket("registry"),
+            "REGISTRY_STORAGE_SWIFT_SECRETKEY": "dockyard-tempurl-key",
+            "REGISTRY_STORAGE_SWIFT_CHUNKSIZE": str(MiB),
+        }
     return {
         "REGISTRY_STORAGE_GCS_BUCKET": unique_bucket("registry"),
         "REGISTRY_STORAGE_GCS_ENDPOINT": emulator.endpoint,
@@ -255,9 +263,10 @@ def cloud_environment(kind: str, emulator: Emulator) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("kind", "emulator_fixture"), [("azure", "azurite"), ("gcs", "gcs_emulator")]
+    ("kind", "emulator_fixture"),
+    [("azure", "azurite"), ("gcs", "gcs_emulator"), ("swift", "swift_cluster")],
 )
-def test_skopeo_push_and_pull_with_azure_and_gcs_storage(
+def test_skopeo_push_and_pull_with_azure_gcs_and_swift_storage(
     registry_factory: RegistryFactory,
     skopeo: Skopeo,
     tmp_path: Path,
@@ -266,7 +275,8 @@ def test_skopeo_push_and_pull_with_azure_and_gcs_storage(
     kind: str,
     emulator_fixture: str,
 ) -> None:
-    """Azure redirects to SAS URLs (Azurite checks them); GCS without a key file streams."""
+    """Azure and Swift redirect to URLs signed for the store, which checks them; GCS without a
+    key file streams."""
     emulator: Emulator = request.getfixturevalue(emulator_fixture)
     registry = registry_factory(env=cloud_environment(kind, emulator), workers=2)
     layout = make_layout(tmp_path / "src", "v1", layers=2, layer_size=5 * MiB + 3, seed=7)
@@ -281,7 +291,7 @@ def test_skopeo_push_and_pull_with_azure_and_gcs_storage(
     big = max(layout.blobs.values(), key=lambda blob: blob.size)
     with registry.client(timeout=60) as api:
         response = api.get(f"/v2/{repository}/blobs/{big.digest}")
-    if kind == "azure":
+    if kind in ("azure", "swift"):
         assert response.status_code == 307
         assert response.headers["location"].startswith(emulator.endpoint)
         assert httpx.get(response.headers["location"], timeout=60).content == big.data
