@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -441,3 +442,20 @@ def test_a_tls_upstream_is_trusted_through_additional_trusted_ca(
         trusted = image_import(api, project, "app", {"import": True, "images": [one_image(source)]})
         assert trusted.json()["status"]["images"][0]["status"]["status"] == "Success", trusted.text
         assert_pulls(api, f"{project}/app", "1.0", layout)
+
+
+def test_concurrent_imports_of_one_tag_all_succeed(
+    api: httpx.Client, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    layout = make_layout(tmp_path / "src", "1.0")
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/app:1.0")
+    project = new_project(api)
+    spec = {"import": True, "images": [one_image(f"{upstream.host}/team/app:1.0", insecure=True)]}
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: image_import(api, project, "app", spec), range(4)))
+
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    stream = api.get(f"{API}/namespaces/{project}/imagestreams/app").json()
+    [tag] = stream["status"]["tags"]
+    assert [item["image"] for item in tag["items"]] == [layout.digest]

@@ -405,9 +405,10 @@ class Importer:
         conditions = [] if error is None else [_condition(error, generation, before)]
         body = {"lastAttempt": now, "conditions": conditions}
         if found is None:
-            await self.status.create(importstatus.TAG_IMPORTS, namespace, name, body)
-        else:
-            await self.status.replace(importstatus.TAG_IMPORTS, namespace, name, lambda _: body)
+            with contextlib.suppress(StatusError):  # else a concurrent import created it
+                await self.status.create(importstatus.TAG_IMPORTS, namespace, name, body)
+                return conditions != before
+        await self.status.replace(importstatus.TAG_IMPORTS, namespace, name, lambda _: body)
         return conditions != before
 
     async def _put(self, digest: str, content: bytes) -> None:
