@@ -309,3 +309,58 @@ def test_a_manifest_missing_from_storage_is_fetched_again_from_the_upstream(
         assert served.status_code == 200, served.text
         assert served.content == layout.top.data
         assert stored.read_bytes() == layout.top.data
+
+
+class ForwardProxy(http.server.ThreadingHTTPServer):
+    """A plain-HTTP forward proxy (absolute request URIs), remembering the paths it carried."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ForwardHandler)
+        self.carried: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _ForwardHandler(http.server.BaseHTTPRequestHandler):
+    server: ForwardProxy
+
+    def do_GET(self) -> None:
+        self.server.carried.append(httpx.URL(self.path).path)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+        with httpx.Client(timeout=30, trust_env=False) as client:
+            response = client.get(self.path, headers=headers)
+        self.send_response(response.status_code)
+        for name, value in response.headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.content)))
+        self.end_headers()
+        self.wfile.write(response.content)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_imports_and_pull_through_use_the_proxy_of_the_environment(
+    registry_factory: RegistryFactory, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    proxy = ForwardProxy()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        server = registry_factory(env={"HTTP_PROXY": proxy.url}, workers=1)
+        layout = make_layout(tmp_path / "src", "1.0")
+        skopeo.copy(layout.ref, f"docker://{upstream.host}/team/app:1.0")
+        layer = layout.images[0].layers[0]
+        with server.client(timeout=60) as api:
+            project = new_project(api)
+            import_tag(api, project, "app", f"{upstream.host}/team/app:1.0")
+            assert api.get(f"/v2/{project}/app/blobs/{layer.digest}").content == layer.data
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert "/v2/team/app/manifests/1.0" in proxy.carried
+    assert f"/v2/team/app/blobs/{layer.digest}" in proxy.carried
