@@ -424,3 +424,5 @@ def test_recreate_replaces_every_worker_at_once(registry_factory: RegistryFactor
         eventually(lambda: len(worker_pids(server)) == 2, 15)
         eventually(lambda: client.get("/v2/").status_code == 200, 15)
         assert "strategy=Recreate" in server.log_text()
+        ignored = eventually(lambda: client.get(CONFIG).json()["status"].get("ignoredSettings"))
+        assert "http.secret: the Config's spec.httpSecret is used" in ignored

@@ -101,7 +101,13 @@ def run(args: argparse.Namespace) -> int:
         migrate(settings.database.url)
         admin_password = bootstrap(settings.database.url)
         # From the first start on, the cluster Config says how many workers run.
-        settings = settings.model_copy(update={"workers": seed(settings)})
+        replicas = seed(settings)
+        if replicas != settings.workers:
+            logger.warning(
+                "the cluster Config's spec.replicas overrides workers",
+                extra={"workers": settings.workers, "replicas": replicas},
+            )
+        settings = settings.model_copy(update={"workers": replicas})
     except Exception:
         logger.error("cannot prepare the database", exc_info=True)
         return 1

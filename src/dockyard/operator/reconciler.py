@@ -81,23 +81,34 @@ class Startup:
     redirect: bool
 
 
-async def startup(store: ResourceStore, settings: Settings) -> Startup:
+def startup_of(
+    spec: ConfigSpec | None, credentials: dict[str, str] | None, settings: Settings
+) -> Startup:
     """The Config's ``httpSecret``, storage and ``disableRedirect``, over the process settings;
     storage the Config can't have yet (its status says why) stays the settings'."""
-    await ensure_config(store, settings)
-    found = await store.find(CONFIG, None, NAME)
     driver, params = settings.storage_driver()
     secret = settings.http.secret.get_secret_value()
     redirect = not settings.storage.redirect.disable
-    if found is None:
+    if spec is None:
         return Startup(secret, driver, params, redirect)
-    spec = config.parse(found)
-    credentials = await store.find(SECRET, SYSTEM_NAMESPACE, CREDENTIALS_SECRET)
-    data = None if credentials is None else dict(credentials.get("data") or {})
-    driver, params = storage.driver_of(spec, data, settings) or (driver, params)
+    driver, params = storage.driver_of(spec, credentials, settings) or (driver, params)
     return Startup(
         spec.http_secret or secret, driver, params, redirect and not spec.disable_redirect
     )
+
+
+async def credentials_of(store: ResourceStore) -> dict[str, str] | None:
+    """The data of the storage credentials secret (base64 values), None when there is none."""
+    found = await store.find(SECRET, SYSTEM_NAMESPACE, CREDENTIALS_SECRET)
+    return None if found is None else dict(found.get("data") or {})
+
+
+async def startup(store: ResourceStore, settings: Settings) -> Startup:
+    """What this worker starts with (``startup_of`` the current Config)."""
+    await ensure_config(store, settings)
+    found = await store.find(CONFIG, None, NAME)
+    spec = None if found is None else config.parse(found)
+    return startup_of(spec, await credentials_of(store), settings)
 
 
 class Reconciler:

@@ -66,8 +66,10 @@ def status_of(
     previous: dict[str, Any],
     *,
     progressing: bool = False,
+    ignored: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The new status, or ``previous`` itself when nothing in it would change."""
+    """The new status, or ``previous`` itself when nothing in it would change. ``ignored``:
+    process settings the Config overrides, reported rather than silently dropped."""
     found = conditions_of(spec, report, progressing, ready)
     applied = spec.storage.model_dump(mode="json", by_alias=True, exclude_none=True)
     storage = applied if report.exists else previous.get("storage") or {}
@@ -77,6 +79,8 @@ def status_of(
         "version": __version__,
         "storage": storage,
     }
+    if ignored:
+        status["ignoredSettings"] = ignored
     old_conditions = previous.get("conditions") or []
     if conditions.unchanged(found, old_conditions) and all(
         previous.get(key) == value for key, value in status.items()

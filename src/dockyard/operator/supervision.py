@@ -2,11 +2,12 @@
 processes on it, and writes its status.
 
 A thread of the supervisor process polls the Config twice a second. ``replicas`` becomes the
-number of workers; a change to what workers read only when they start (``httpSecret``,
-``storage``, ``disableRedirect``) replaces them, one at a time with ``rolloutStrategy:
-RollingUpdate`` (each new worker serves before an old one stops, so no request fails) or all at
-once with ``Recreate``. ``Unmanaged`` leaves the workers as they are. The supervisor is the one
-writer of the status: it knows how many workers are ready and whether a roll is under way.
+number of workers. When what workers read only at start changes (``httpSecret``, ``storage``
+and its credentials, ``disableRedirect``), they are replaced: one at a time with
+``rolloutStrategy: RollingUpdate`` (each new worker serves before an old one stops, so no
+request fails), or all at once with ``Recreate``. ``Unmanaged`` leaves the workers as they
+are. The supervisor is the one writer of the status: it knows how many workers are ready and
+whether a roll is under way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import asdict
 from typing import Any, Protocol
 
 from dockyard.auth.access import ANONYMOUS
@@ -26,10 +28,10 @@ from dockyard.auth.projects import ProjectService
 from dockyard.config.model import Settings
 from dockyard.errors import StatusError
 from dockyard.metadata.engine import Database
-from dockyard.metadata.resources import SECRET, ResourceStore, body_of
+from dockyard.metadata.resources import ResourceStore, body_of
 from dockyard.operator import config, storage
-from dockyard.operator.config import CONFIG, CREDENTIALS_SECRET, NAME, SYSTEM_NAMESPACE, ConfigSpec
-from dockyard.operator.reconciler import ensure_config
+from dockyard.operator.config import CONFIG, NAME, SYSTEM_NAMESPACE, ConfigSpec
+from dockyard.operator.reconciler import credentials_of, ensure_config, startup_of
 from dockyard.operator.status import status_of
 
 POLL_SECONDS = 0.5
@@ -80,14 +82,22 @@ def seed(settings: Settings) -> int:
     return asyncio.run(run())
 
 
-def rollout_key(spec: ConfigSpec) -> str:
-    """What workers read only when they start: a change to it replaces them."""
-    read_at_start = {
-        "httpSecret": spec.http_secret,
-        "storage": config.dump(spec)["storage"],
-        "disableRedirect": spec.disable_redirect,
-    }
-    return json.dumps(read_at_start, sort_keys=True)
+def rollout_key(spec: ConfigSpec, credentials: dict[str, str] | None, settings: Settings) -> str:
+    """What workers would start with now: when it changes, they are replaced (so a credentials
+    secret created for the Config's storage is taken up too)."""
+    return json.dumps(asdict(startup_of(spec, credentials, settings)), sort_keys=True)
+
+
+def overridden(spec: ConfigSpec, settings: Settings) -> list[str]:
+    """The process settings that contradict the Config, which wins."""
+    found = []
+    driver = settings.storage_driver()[0]
+    kind = (spec.storage.kinds or [""])[0]
+    if {"filesystem": "pvc", "inmemory": "emptyDir"}.get(driver, driver) != kind:
+        found.append(f"storage.{driver}: the Config's spec.storage.{kind} is used")
+    if spec.http_secret and spec.http_secret != settings.http.secret.get_secret_value():
+        found.append("http.secret: the Config's spec.httpSecret is used")
+    return found
 
 
 class Operator:
@@ -131,24 +141,24 @@ class Operator:
         if found is None:
             return
         spec = config.parse(found)
+        credentials = await credentials_of(store)
         if spec.management_state != "Unmanaged":
-            self._converge(spec)
+            self._converge(spec, rollout_key(spec, credentials, self.settings))
         progressing = self.workers.count() != self.workers.ready() or (
             time.monotonic() - self._rolled_at < POLL_SECONDS * 4
         )
         version = found["metadata"]["resourceVersion"]
         due = time.monotonic() - self._checked >= STATUS_SECONDS
         if version != self._version or due or progressing:
-            await self._write_status(store, found, spec, progressing)
+            await self._write_status(store, found, spec, credentials, progressing)
 
-    def _converge(self, spec: ConfigSpec) -> None:
+    def _converge(self, spec: ConfigSpec, key: str) -> None:
         if self.workers.count() != spec.replicas:
             logger.info(
                 "scaling the registry",
                 extra={"from": self.workers.count(), "replicas": spec.replicas},
             )
             self.workers.scale(spec.replicas)
-        key = rollout_key(spec)
         if self._key is not None and key != self._key:
             logger.info("replacing the workers", extra={"strategy": spec.rollout_strategy})
             self._rolled_at = time.monotonic()
@@ -159,12 +169,15 @@ class Operator:
         self._key = key
 
     async def _write_status(
-        self, store: ResourceStore, found: dict[str, Any], spec: ConfigSpec, progressing: bool
+        self,
+        store: ResourceStore,
+        found: dict[str, Any],
+        spec: ConfigSpec,
+        credentials: dict[str, str] | None,
+        progressing: bool,
     ) -> None:
         self._checked = time.monotonic()
         self._version = found["metadata"]["resourceVersion"]
-        secret = await store.find(SECRET, SYSTEM_NAMESPACE, CREDENTIALS_SECRET)
-        credentials = None if secret is None else dict(secret.get("data") or {})
         report = storage.check(spec, credentials, self.settings)
         previous = found.get("status") or {}
         status = status_of(
@@ -174,6 +187,7 @@ class Operator:
             self.workers.ready(),
             previous,
             progressing=progressing,
+            ignored=overridden(spec, self.settings),
         )
         if status is previous:
             return
