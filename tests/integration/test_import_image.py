@@ -459,3 +459,39 @@ def test_concurrent_imports_of_one_tag_all_succeed(
     stream = api.get(f"{API}/namespaces/{project}/imagestreams/app").json()
     [tag] = stream["status"]["tags"]
     assert [item["image"] for item in tag["items"]] == [layout.digest]
+
+
+def test_an_upstream_speaking_the_docker_token_protocol(
+    registry_factory: RegistryFactory, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    """Another Dockyard is the upstream: its ``/v2/`` answers with a Bearer challenge, and the
+    pull secret's credentials fetch a token from its realm."""
+    remote = registry_factory(workers=1)
+    local = registry_factory(workers=1)
+    layout = make_layout(tmp_path / "src", "1.0")
+    with remote.client() as client:
+        upstream_project = new_project(client)
+    skopeo.copy(layout.ref, f"docker://{remote.host}/{upstream_project}/app:1.0")
+    assert remote.token is not None
+    source = f"{remote.host}/{upstream_project}/app:1.0"
+    with local.client(timeout=60) as api:
+        project = new_project(api)
+        spec = {"import": True, "images": [one_image(source, insecure=True)]}
+        refused = image_import(api, project, "app", spec).json()["status"]["images"][0]
+        assert refused["status"]["reason"] == "Unauthorized", refused
+
+        config = json.dumps({"auths": {remote.host: {"username": "any", "password": remote.token}}})
+        secret = api.post(
+            f"/api/v1/namespaces/{project}/secrets",
+            json={
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "remote"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {".dockerconfigjson": config},
+            },
+        )
+        assert secret.status_code == 201, secret.text
+        done = image_import(api, project, "app", spec).json()["status"]["images"][0]
+        assert done["status"]["status"] == "Success", done
+        assert_pulls(api, f"{project}/app", "1.0", layout)
