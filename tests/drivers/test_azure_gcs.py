@@ -4,11 +4,14 @@ signatures), GCS composing more parts than one compose takes, and their paramete
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dockyard.storage.driver import PathNotFoundError, StorageDriver
 from dockyard.storage.factory import create_driver
@@ -100,8 +103,39 @@ async def test_gcs_without_signing_credentials_streams(gcs_emulator: Emulator) -
         ("gcs", {}, "bucket"),
         ("gcs", {"bucket": "bucket", "chunksize": 300 * 1024}, "256 KiB"),
         ("gcs", {"bucket": "bucket", "rootdirectory": "/a//b"}, "rootdirectory"),
+        ("gcs", {"bucket": "bucket", "credentials": "{not json"}, "JSON"),
+        ("gcs", {"bucket": "bucket", "credentials": "{}", "keyfile": "k.json"}, "not both"),
     ],
 )
 def test_bad_parameters_are_refused(name: str, params: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         create_driver(name, params)
+
+
+async def test_gcs_with_a_service_account_key_redirects_to_v4_signed_urls(
+    gcs_emulator: Emulator,
+) -> None:
+    """Signing is local; the emulator serves the URL (it does not check signatures)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    account = {
+        "type": "service_account",
+        "project_id": "dockyard",
+        "private_key_id": "1",
+        "private_key": pem,
+        "client_email": "registry@dockyard.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "http://127.0.0.1:9/token",
+    }
+    params = gcs_params(gcs_emulator)
+    await create_driver("gcs", params).put_content("/blobs/x/data", b"signed content")
+    signing = create_driver("gcs", {**params, "credentials": json.dumps(account)})
+    url = await signing.redirect_url("/blobs/x/data", "GET")
+    assert url is not None and url.startswith(gcs_emulator.endpoint)
+    assert "X-Goog-Algorithm=GOOG4-RSA-SHA256" in url and "X-Goog-Signature=" in url
+    async with httpx.AsyncClient(timeout=60) as client:
+        assert (await client.get(url)).content == b"signed content"

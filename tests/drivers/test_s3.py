@@ -5,13 +5,20 @@ server, looked into with a boto3 client of its own."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import random
+import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from dockyard.config.model import Settings, dump_settings
 from dockyard.storage.driver import PathNotFoundError, StorageDriver
@@ -215,7 +222,7 @@ def test_bad_parameters_are_refused(params: dict[str, Any], message: str) -> Non
         create_driver("s3", params)
 
 
-def test_settings_hand_the_secret_key_to_workers(tmp_path: Any) -> None:
+def test_settings_hand_the_secret_key_to_workers(tmp_path: Path) -> None:
     settings = Settings.model_validate(
         {
             "data_dir": str(tmp_path),
@@ -227,3 +234,63 @@ def test_settings_hand_the_secret_key_to_workers(tmp_path: Any) -> None:
     assert again == settings
     name, params = again.storage_driver()
     assert name == "s3" and params["secretkey"].get_secret_value() == "hidden"
+
+
+def rsa_key_pem() -> tuple[rsa.RSAPrivateKey, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key, pem
+
+
+async def test_cloudfront_redirects_are_signed_with_the_key_pair(
+    params: dict[str, Any], tmp_path: Path
+) -> None:
+    key, pem = rsa_key_pem()
+    (tmp_path / "cf.pem").write_bytes(pem)
+    params["cloudfront"] = {
+        "baseurl": "https://d111.cloudfront.example/",
+        "privatekey": str(tmp_path / "cf.pem"),
+        "keypairid": "K2JCJMDEHXQW5F",
+        "duration": "5m",
+    }
+    before = int(time.time())
+    url = await driver_of(params).redirect_url("/blobs/x/data", "GET")
+    assert url is not None
+    resource, _, query = url.partition("?")
+    assert resource == "https://d111.cloudfront.example/registry/blobs/x/data"
+    fields = dict(parse_qsl(query))
+    assert fields["Key-Pair-Id"] == "K2JCJMDEHXQW5F"
+    expires = int(fields["Expires"])
+    assert before + 290 <= expires <= int(time.time()) + 310
+    policy = json.dumps(
+        {
+            "Statement": [
+                {"Resource": resource, "Condition": {"DateLessThan": {"AWS:EpochTime": expires}}}
+            ]
+        },
+        separators=(",", ":"),
+    ).encode()
+    signature = base64.b64decode(
+        fields["Signature"].replace("-", "+").replace("_", "=").replace("~", "/")
+    )
+    key.public_key().verify(signature, policy, padding.PKCS1v15(), hashes.SHA1())
+
+
+def test_cloudfront_needs_an_rsa_key(tmp_path: Path) -> None:
+    (tmp_path / "cf.pem").write_text("not a key")
+    with pytest.raises(ValueError):
+        create_driver(
+            "s3",
+            {
+                "bucket": "bucket",
+                "cloudfront": {
+                    "baseurl": "https://cdn.example",
+                    "privatekey": str(tmp_path / "cf.pem"),
+                    "keypairid": "K",
+                },
+            },
+        )

@@ -68,6 +68,36 @@ MiB = 1 << 20
 GiB = 1 << 30
 
 
+class CloudFrontParams(Section):
+    """Distribution's ``cloudfront`` middleware: blob GETs redirect to CloudFront URLs signed
+    with the key pair's private key (a PEM file) instead of presigned S3 URLs."""
+
+    baseurl: str
+    privatekey: str
+    keypairid: str = Field(min_length=1)
+    duration: str = "20m"
+    """How long a signed URL is valid, as a Go duration."""
+
+    @field_validator("baseurl")
+    @classmethod
+    def _baseurl(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("privatekey")
+    @classmethod
+    def _privatekey(cls, value: str) -> str:
+        return _absolute(value)
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class S3Params(Section):
     """Distribution's ``storage.s3``. Without ``accesskey`` boto3 finds credentials itself
     (environment, shared files, instance or pod role)."""
@@ -96,6 +126,7 @@ class S3Params(Section):
     forcepathstyle: bool | None = None
     """Path-style URLs; the default is path style exactly when ``regionendpoint`` is set."""
     virtualhostedstyle: bool = False
+    cloudfront: CloudFrontParams | None = None
 
     @field_validator("rootdirectory")
     @classmethod
@@ -135,6 +166,8 @@ class GCSParams(Section):
 
     bucket: str = Field(min_length=3)
     keyfile: str | None = None
+    credentials: SecretStr | None = None
+    """A service account key's JSON itself, where no file holds it (an operator's secret)."""
     rootdirectory: str = ""
     chunksize: int = Field(default=5 * MiB, ge=256 * 1024)
     endpoint: str | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -325,7 +326,17 @@ class _Writer(FileWriter):
 
 def _client(params: GCSParams) -> storage.Client:
     credentials: Any = None
-    if params.keyfile is not None:
+    if params.keyfile is not None and params.credentials is not None:
+        raise ValueError("storage driver 'gcs' takes keyfile or credentials, not both")
+    if params.credentials is not None:
+        try:
+            info = json.loads(params.credentials.get_secret_value())
+        except ValueError:
+            raise ValueError("gcs credentials must be a service account key's JSON") from None
+        credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=SCOPES
+        )
+    elif params.keyfile is not None:
         credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
             params.keyfile, scopes=SCOPES
         )

@@ -20,14 +20,19 @@ import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.signers
 import urllib3.exceptions
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from dockyard.config.model import S3Params
+from dockyard.config.model import CloudFrontParams, S3Params, parse_duration
 from dockyard.storage.driver import (
     FileInfo,
     FileWriter,
@@ -76,6 +81,7 @@ class S3Driver(StorageDriver):
             self._extra["SSEKMSKeyId"] = params.keyid
         if params.storageclass != "NONE":
             self._extra["StorageClass"] = params.storageclass
+        self._cloudfront = _cloudfront_signer(params.cloudfront) if params.cloudfront else None
 
     # --- the interface ---------------------------------------------------------------------------
 
@@ -222,6 +228,13 @@ class S3Driver(StorageDriver):
     async def redirect_url(self, path: str, method: str) -> str | None:
         if method not in ("GET", "HEAD"):
             return None
+        if self._cloudfront is not None and self.params.cloudfront is not None:
+            cloudfront = self.params.cloudfront
+            expires = datetime.now(UTC) + timedelta(seconds=parse_duration(cloudfront.duration))
+            signed: str = self._cloudfront.generate_presigned_url(
+                f"{cloudfront.baseurl}/{quote(self._key(path))}", date_less_than=expires
+            )
+            return signed
         operation = "get_object" if method == "GET" else "head_object"
         url: str = self._client.generate_presigned_url(
             operation,
@@ -551,6 +564,19 @@ def _client(params: S3Params) -> Any:
         verify=not params.skipverify,
         config=config,
     )
+
+
+def _cloudfront_signer(params: CloudFrontParams) -> Any:
+    """CloudFront's URL signer with the key pair's RSA key (SHA-1, as CloudFront requires)."""
+    with open(params.privatekey, "rb") as file:
+        key = serialization.load_pem_private_key(file.read(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("cloudfront.privatekey must be an RSA private key")
+
+    def sign(message: bytes) -> bytes:
+        return key.sign(message, padding.PKCS1v15(), hashes.SHA1())
+
+    return botocore.signers.CloudFrontSigner(params.keypairid, sign)
 
 
 def _even_ranges(size: int, chunk: int) -> list[tuple[int, int]]:
