@@ -25,6 +25,8 @@ from dockyard.registry.mediatypes import MANIFESTS
 
 ACCEPT = ", ".join(sorted(MANIFESTS))
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+MAX_BODY = MAX_MANIFEST_SIZE
+"""The most read of any answer but a blob: manifests, tag lists, errors."""
 MAX_RETRY_AFTER = 5.0
 """A 429 asking to wait longer than this (seconds) fails at once; shorter waits are waited."""
 MAX_TAGS_PAGES = 50
@@ -108,8 +110,6 @@ class UpstreamClient:
         """The manifest by tag or digest, with its digest checked when asked by digest."""
         path = f"/v2/{repository}/manifests/{reference}"
         response = await self._send("GET", path, repository, headers={"Accept": ACCEPT})
-        if len(response.content) > MAX_MANIFEST_SIZE:
-            raise UpstreamError(f"{self._where(path)}: the manifest is over 4 MiB")
         media_type = response.headers.get("content-type", "").partition(";")[0].strip()
         if ":" in reference:
             expected = parse_digest(reference)
@@ -139,12 +139,12 @@ class UpstreamClient:
         """The blob's bytes as they arrive; the response is open until they are read."""
         path = f"/v2/{repository}/blobs/{digest}"
         request = await self._request("GET", path, repository)
-        response = await self._exchange(request, stream=True)
+        response = await self._open(request)
         if response.status_code == 401:
             await response.aclose()
             await self._authenticate(response, repository)
             retry = await self._request("GET", path, repository)
-            response = await self._exchange(retry, stream=True)
+            response = await self._open(retry)
         if response.status_code != 200:
             await response.aread()
             await response.aclose()
@@ -169,7 +169,7 @@ class UpstreamClient:
         attempt = 0
         while True:
             request = await self._request(method, path, repository, headers)
-            response = await self._exchange(request, stream=False)
+            response = await self._exchange(request)
             attempt += 1
             if response.status_code == 401 and attempt == 1:
                 await self._authenticate(response, repository)
@@ -182,11 +182,33 @@ class UpstreamClient:
                 raise self._failure(response, path)
             return response
 
-    async def _exchange(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
+    async def _open(self, request: httpx.Request) -> httpx.Response:
+        """The response, its body still to be read (or closed) by the caller."""
         try:
-            return await self._http.send(request, stream=stream)
+            return await self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise UpstreamError(f"cannot reach {self.endpoint}: {_reason(exc)}") from None
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """The response with its body, which must not be over ``MAX_BODY`` bytes: only blobs
+        are large, and they stream."""
+        response = await self._open(request)
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise UpstreamError(
+                        f"{self.endpoint}{request.url.path}: the response is over"
+                        f" {MAX_BODY >> 20} MiB"
+                    )
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"the upstream stopped sending: {_reason(exc)}") from None
+        finally:
+            await response.aclose()
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=bytes(body), request=request
+        )
 
     async def _request(
         self, method: str, path: str, repository: str, headers: dict[str, str] | None = None
