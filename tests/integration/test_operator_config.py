@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -426,3 +428,44 @@ def test_recreate_replaces_every_worker_at_once(registry_factory: RegistryFactor
         assert "strategy=Recreate" in server.log_text()
         ignored = eventually(lambda: client.get(CONFIG).json()["status"].get("ignoredSettings"))
         assert "http.secret: the Config's spec.httpSecret is used" in ignored
+
+
+def test_workers_show_as_pods_and_in_dockyard_status(
+    registry_factory: RegistryFactory, tmp_path: Path
+) -> None:
+    server = registry_factory(workers=2)
+    pods = "/api/v1/namespaces/openshift-image-registry/pods"
+
+    def listed(client: httpx.Client) -> list[dict[str, Any]]:
+        return list(client.get(pods).json()["items"])
+
+    with server.client(timeout=60) as client:
+        found = eventually(
+            lambda: [p for p in listed(client) if p["status"]["phase"] == "Running"], 10
+        )
+        eventually(lambda: len(listed(client)) == 2, 10)
+        found = listed(client)
+        assert all(p["status"]["containerStatuses"][0]["ready"] for p in found)
+        assert all(p["status"]["containerStatuses"][0]["restartCount"] == 0 for p in found)
+        assert_status(client.post(pods, json={"metadata": {"name": "x"}}), 405, "MethodNotAllowed")
+        victim = found[0]["metadata"]["name"]
+        pid = int(found[0]["status"]["message"].split()[-1])
+        os.kill(pid, signal.SIGKILL)
+
+        def restarted() -> bool:
+            # a connection of its own: the killed worker took the client's kept-alive one
+            pod = httpx.get(f"{server.url}{pods}/{victim}", auth=server.auth, timeout=30).json()
+            status = pod.get("status", {})
+            return bool(
+                status.get("containerStatuses", [{}])[0].get("restartCount") == 1
+                and status.get("phase") == "Running"
+            )
+
+        eventually(restarted, 20)
+    cli = DockyardCLI(tmp_path / "cli" / "config.yml", tmp_path / "home")
+    assert server.admin_password is not None
+    cli.login(server.url, "admin", server.admin_password)
+    shown = cli.run("status").stdout
+    assert "AVAILABLE" in shown and "RESTARTS" in shown
+    line = next(row for row in shown.splitlines() if row.startswith(victim))
+    assert line.split()[1:4] == ["1/1", "Running", "1"]

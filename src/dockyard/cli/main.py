@@ -15,6 +15,7 @@ from dockyard.cli import (
     prune,
     resources,
     serve,
+    status,
     tag,
     users,
     writes,
@@ -33,6 +34,7 @@ COMMAND_GROUPS: tuple[Register, ...] = (
     tag.register,
     importimage.register,
     prune.register,
+    status.register,
 )
 """One ``register`` per command module; a new group is a module plus an entry here."""
 

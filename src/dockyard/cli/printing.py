@@ -250,6 +250,27 @@ def _cluster_operators(now: datetime, wide: bool) -> list[Column]:
     ]
 
 
+def _container(item: JSON) -> JSON:
+    statuses = (item.get("status") or {}).get("containerStatuses") or [{}]
+    return dict(statuses[0])
+
+
+def _pods(now: datetime, wide: bool) -> list[Column]:
+    """``oc get pods``: NAME READY STATUS RESTARTS AGE."""
+    return [
+        ("NAME", metadata_name),
+        ("READY", lambda item: "1/1" if _container(item).get("ready") else "0/1"),
+        ("STATUS", lambda item: str((item.get("status") or {}).get("phase", ""))),
+        ("RESTARTS", lambda item: str(_container(item).get("restartCount", 0))),
+        ("AGE", lambda item: ago_short((item.get("status") or {}).get("startTime"), now)),
+    ]
+
+
+def ago_short(value: Any, now: datetime) -> str:
+    moment = parse_time(value)
+    return short_age((now - moment).total_seconds()) if moment is not None else ""
+
+
 def _default(now: datetime, wide: bool) -> list[Column]:
     return [("NAME", metadata_name), ("AGE", lambda item: age(item, now))]
 
@@ -264,6 +285,7 @@ TABLES: dict[str, Table] = {
     "rbac.authorization.k8s.io/RoleBinding": _role_bindings,
     "rbac.authorization.k8s.io/ClusterRoleBinding": _role_bindings,
     "config.openshift.io/ClusterOperator": _cluster_operators,
+    "/Pod": _pods,
 }
 """``group/Kind`` → its columns; any other kind prints NAME and AGE."""
 

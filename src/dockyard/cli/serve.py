@@ -204,7 +204,13 @@ class _Workers:
         return self.wanted
 
     def ready(self) -> int:
-        return sum(1 for worker in list(self.supervisor.processes) if worker.process.is_alive())
+        return sum(alive for _, alive in self.processes())
+
+    def processes(self) -> list[tuple[int, bool]]:
+        return [
+            (worker.pid or 0, worker.process.is_alive())
+            for worker in list(self.supervisor.processes)
+        ]
 
     def scale(self, replicas: int) -> None:
         step = signal.SIGTTIN if replicas > self.wanted else signal.SIGTTOU

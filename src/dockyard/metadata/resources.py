@@ -84,6 +84,8 @@ class ResourceType:
 
 SECRET = ResourceType("", "Secret", "secrets", namespaced=True)
 CONFIG_MAP = ResourceType("", "ConfigMap", "configmaps", namespaced=True)
+POD = ResourceType("", "Pod", "pods", namespaced=True)
+"""A worker process of ``dockyard serve``, as its supervisor reports it."""
 
 Build = Callable[[JSON], JSON]
 """Given the current object, the new body; may raise to refuse."""

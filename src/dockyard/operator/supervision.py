@@ -18,7 +18,9 @@ import json
 import logging
 import threading
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from dockyard.auth.access import ANONYMOUS
@@ -28,7 +30,7 @@ from dockyard.auth.projects import ProjectService
 from dockyard.config.model import Settings
 from dockyard.errors import StatusError
 from dockyard.metadata.engine import Database
-from dockyard.metadata.resources import ResourceStore, body_of
+from dockyard.metadata.resources import POD, ResourceStore, body_of
 from dockyard.operator import config, storage
 from dockyard.operator.config import CONFIG, NAME, SYSTEM_NAMESPACE, ConfigSpec
 from dockyard.operator.reconciler import credentials_of, ensure_config, startup_of
@@ -47,6 +49,10 @@ class Workers(Protocol):
     def count(self) -> int: ...
 
     def ready(self) -> int: ...
+
+    def processes(self) -> list[tuple[int, bool]]:
+        """Each worker slot's process id and whether it is alive."""
+        ...
 
     def scale(self, replicas: int) -> None: ...
 
@@ -88,6 +94,42 @@ def rollout_key(spec: ConfigSpec, credentials: dict[str, str] | None, settings: 
     return json.dumps(asdict(startup_of(spec, credentials, settings)), sort_keys=True)
 
 
+@dataclass
+class Slot:
+    """One worker slot as a pod: replaced by a roll (a new pod), or restarted in place."""
+
+    generation: int
+    pid: int
+    started: float
+    restarts: int = 0
+
+
+def pod(slot: Slot, alive: bool) -> dict[str, Any]:
+    """A worker as ``oc get pods`` shows one: phase, readiness, restarts, start time."""
+    started = datetime.fromtimestamp(slot.started, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "metadata": {"labels": {"docker-registry": "default"}},
+        "spec": {"containers": [{"name": "registry"}]},
+        "status": {
+            "phase": "Running" if alive else "Pending",
+            "startTime": started,
+            "containerStatuses": [
+                {
+                    "name": "registry",
+                    "ready": alive,
+                    "restartCount": slot.restarts,
+                    "state": {"running": {"startedAt": started}} if alive else {"waiting": {}},
+                }
+            ],
+            "message": f"process {slot.pid}",
+        },
+    }
+
+
+def _constant(body: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda _: body
+
+
 def overridden(spec: ConfigSpec, settings: Settings) -> list[str]:
     """The process settings that contradict the Config, which wins."""
     found = []
@@ -112,6 +154,9 @@ class Operator:
         self._rolled_at = 0.0
         self._checked = 0.0
         self._version = ""
+        self._generation = 1
+        self._slots: list[Slot] = []
+        self._pods: dict[str, dict[str, Any]] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -147,6 +192,7 @@ class Operator:
         progressing = self.workers.count() != self.workers.ready() or (
             time.monotonic() - self._rolled_at < POLL_SECONDS * 4
         )
+        await self._write_pods(store)
         version = found["metadata"]["resourceVersion"]
         due = time.monotonic() - self._checked >= STATUS_SECONDS
         if version != self._version or due or progressing:
@@ -162,11 +208,47 @@ class Operator:
         if self._key is not None and key != self._key:
             logger.info("replacing the workers", extra={"strategy": spec.rollout_strategy})
             self._rolled_at = time.monotonic()
+            self._generation += 1
             if spec.rollout_strategy == "Recreate":
                 self.workers.recreate()
             else:
                 self.workers.roll()
         self._key = key
+
+    async def _write_pods(self, store: ResourceStore) -> None:
+        """Publish the workers as pods of ``openshift-image-registry`` when they change."""
+        now = time.time()
+        current = self.workers.processes()
+        for index, (pid, _) in enumerate(current):
+            if index >= len(self._slots):
+                self._slots.append(Slot(self._generation, pid, now))
+                continue
+            slot = self._slots[index]
+            if slot.pid == pid:
+                continue
+            if slot.generation < self._generation:  # replaced by a roll: a new pod
+                self._slots[index] = Slot(self._generation, pid, now)
+            else:  # the same pod, restarted
+                slot.pid, slot.started, slot.restarts = pid, now, slot.restarts + 1
+        del self._slots[len(current) :]
+        pods = {
+            f"image-registry-{slot.generation}-{index}": pod(slot, alive)
+            for index, (slot, (_, alive)) in enumerate(zip(self._slots, current, strict=True))
+        }
+        if pods == self._pods:
+            return
+        if not self._pods:  # the first round: pods an earlier run left go
+            listed = await store.list(POD, SYSTEM_NAMESPACE)
+            self._pods = {obj["metadata"]["name"]: {} for obj in listed}
+        for name in self._pods.keys() - pods.keys():
+            with contextlib.suppress(StatusError):
+                await store.delete(POD, SYSTEM_NAMESPACE, name)
+        for name, body in pods.items():
+            if name not in self._pods:
+                await store.create(POD, SYSTEM_NAMESPACE, name, body)
+            elif body != self._pods[name]:
+                await store.replace(POD, SYSTEM_NAMESPACE, name, _constant(body))
+        self._pods = pods
 
     async def _write_status(
         self,

@@ -1,9 +1,10 @@
-"""Core ``v1`` secrets and config maps, kept in the generic store.
+"""Core ``v1`` secrets, config maps and pods, kept in the generic store.
 
 Validation is Kubernetes': keys of ``[-._a-zA-Z0-9]``, ``data`` (and ``binaryData``) values in
 base64, stored exactly as sent; ``stringData`` is write-only and lands in ``data`` encoded;
 an ``immutable`` object keeps its data for good. A secret's values never appear in a message,
-a log line or the change log: errors name the key, never the value.
+a log line or the change log: errors name the key, never the value. Pods are the workers of
+``dockyard serve`` in ``openshift-image-registry``, written by its supervisor, read-only here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import Field
 
 from dockyard.http.resources.objects import JSON, ObjectBody
 from dockyard.http.resources.stored import StoredKind, kind_of, refuse
-from dockyard.metadata.resources import CONFIG_MAP, SECRET
+from dockyard.metadata.resources import CONFIG_MAP, POD, SECRET
 
 _KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
@@ -125,4 +126,14 @@ CONFIG_MAPS = kind_of(
         CONFIG_MAP, ConfigMapBody, prepare_config_map, all_namespaces=True, short_names=("cm",)
     )
 )
-KINDS = (SECRETS, CONFIG_MAPS)
+
+
+class PodBody(ObjectBody):
+    """Never decoded (pods are read-only); the schema discovery shows."""
+
+    spec: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None
+
+
+PODS = kind_of(StoredKind(POD, PodBody, writable=False, all_namespaces=True, short_names=("po",)))
+KINDS = (SECRETS, CONFIG_MAPS, PODS)

@@ -49,6 +49,8 @@ class StoredKind(Generic[B]):
     prepare: Callable[[B, JSON | None], JSON] = as_given
     """The stored fields of a body (``current`` is None on create); ``refuse`` refuses it."""
     status: bool = False
+    writable: bool = True
+    """False: the server writes these objects; clients only read and watch them."""
     name_rule: Callable[[str], str | None] | None = objects.dns_subdomain_name
     deletable: bool = True
     all_namespaces: bool = False
@@ -114,9 +116,9 @@ def kind_of(stored: StoredKind[B]) -> Kind[JSON, B]:
         body=stored.body,
         get_one=lambda call: store_of(call).get(kind, call.namespace, call.name),
         get_all=lambda call: store_of(call).list(kind, call.namespace),
-        create=create,
-        update=update,
-        delete=delete if stored.deletable else None,
+        create=create if stored.writable else None,
+        update=update if stored.writable else None,
+        delete=delete if stored.deletable and stored.writable else None,
         name_rule=stored.name_rule,
         database=_database,
         changes=kind.qualified,
