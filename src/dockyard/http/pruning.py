@@ -158,12 +158,8 @@ async def prune_images(request: Request) -> Response:
         return respond(planned(plan).render())
     origin = {**_origin(call), "by": "prune"}
     if request.query_params.get("progress") != "true":
-        return respond((await pruner.apply(plan, origin, _silent)).render())
+        return respond((await pruner.apply(plan, origin)).render())
     return StreamingResponse(_streamed(pruner, plan, origin), media_type=NDJSON)
-
-
-def _silent(_phase: str, _done: int, _total: int) -> None:
-    return None
 
 
 async def _streamed(

@@ -103,14 +103,16 @@ class ImagePruner:
         *,
         confirm: bool,
         origin: Mapping[str, Any],
-        progress: Progress | None = None,
     ) -> PruneReport:
         plan = await self.plan(options)
         if not confirm:
             return planned(plan)
-        return await self.apply(plan, {**origin, "by": "prune"}, progress or _quiet)
+        return await self.apply(plan, {**origin, "by": "prune"})
 
-    async def apply(self, plan: Plan, origin: Mapping[str, Any], progress: Progress) -> PruneReport:
+    async def apply(
+        self, plan: Plan, origin: Mapping[str, Any], progress: Progress | None = None
+    ) -> PruneReport:
+        progress = progress or _quiet
         report = PruneReport(dry_run=False)
         events = defaultdict(list)
         for event in plan.tag_events:
