@@ -97,12 +97,19 @@ def test_import_records_the_image_and_pull_through_mirrors_its_layers(
     source = f"{upstream.host}/team/app:1.0"
 
     dry = image_import(
-        api, project, "app", {"import": False, "images": [one_image(source, insecure=True)]}
+        api,
+        project,
+        "app",
+        {
+            "import": False,
+            "images": [{**one_image(source, insecure=True), "includeManifest": True}],
+        },
     )
     assert dry.status_code == 201, dry.text
     result = dry.json()["status"]["images"][0]
     assert result["status"]["status"] == "Success", result
     assert result["image"]["metadata"]["name"] == layout.digest
+    assert result["image"]["dockerImageManifest"].encode() == layout.top.data
     assert result["tag"] == "1.0"
     assert "import" not in dry.json()["status"]
     assert get_manifest(api, f"{project}/app", "1.0").status_code == 404, (

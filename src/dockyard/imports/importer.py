@@ -73,6 +73,7 @@ class TagImport:
     source: ImageReference
     import_policy: TagImportPolicy
     reference_policy: TagReferencePolicy
+    include_manifest: bool = False
     fetched: Fetched | None = None
     error: UpstreamError | None = None
 
@@ -203,7 +204,9 @@ class Importer:
         tag = (entry.to.name if entry.to else "") or source.tag or "latest"
         if not TAG_RE.fullmatch(tag):
             raise invalid("ImageStreamImport", name, f"{tag!r} is not a valid tag", f"{where}.to")
-        return TagImport(tag, source, entry.importPolicy, entry.referencePolicy)
+        return TagImport(
+            tag, source, entry.importPolicy, entry.referencePolicy, entry.includeManifest
+        )
 
     @staticmethod
     def _parse(name: str, text: str, field: str, kind: str = "ImageStreamImport") -> ImageReference:
@@ -244,7 +247,13 @@ class Importer:
             return
         result.additional_tags = tags[self.max_tags :]
         for tag in tags[: self.max_tags]:
-            item = TagImport(tag, source.with_tag(tag), policy, repository.referencePolicy)
+            item = TagImport(
+                tag,
+                source.with_tag(tag),
+                policy,
+                repository.referencePolicy,
+                repository.includeManifest,
+            )
             await self._fetch(namespace, item)
             result.repository.append(item)
 
@@ -448,9 +457,11 @@ class Importer:
     def _render_item(self, item: TagImport) -> JSON:
         entry: JSON = {"tag": item.tag, "status": _status(item.error)}
         if item.fetched is not None:
-            entry["image"] = render_image(item.fetched)
+            entry["image"] = render_image(item.fetched, item.include_manifest)
             if item.fetched.children:
-                entry["manifests"] = [render_image(c) for c in item.fetched.children]
+                entry["manifests"] = [
+                    render_image(c, item.include_manifest) for c in item.fetched.children
+                ]
         return entry
 
 
@@ -467,8 +478,9 @@ def preferred_child(children: Sequence[Descriptor]) -> Descriptor | None:
     return children[0] if children else None
 
 
-def render_image(fetched: Fetched) -> JSON:
-    """The Image an import produced, as the resource API shows images."""
+def render_image(fetched: Fetched, include_manifest: bool = False) -> JSON:
+    """The Image an import produced, as the resource API shows images; with
+    ``include_manifest`` (``spec.images[].includeManifest``) its raw manifest too."""
     manifest = fetched.manifest
     body: JSON = {
         "kind": "Image",
@@ -478,6 +490,8 @@ def render_image(fetched: Fetched) -> JSON:
         "dockerImageManifestMediaType": manifest.media_type,
         "dockerImageMetadataVersion": "1.0",
     }
+    if include_manifest:
+        body["dockerImageManifest"] = fetched.content.decode()
     if manifest.is_index:
         body["dockerImageManifests"] = [
             {
