@@ -9,14 +9,19 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from dockyard.errors import BlobUnknownError, ManifestUnknownError
 from dockyard.metadata.engine import Database, upgrade
+from dockyard.metadata.resources import ResourceStore, body_of
+from dockyard.operator.config import CONFIG
 from dockyard.pruning import collector, sweep
+from dockyard.pruning.imagepruner import IMAGE_PRUNER
 from dockyard.pruning.plan import PruneOptions
 from dockyard.pruning.pruner import ImagePruner
+from dockyard.pruning.scheduler import PruneScheduler
 from dockyard.registry.blobs import BlobService, blob_path
 from dockyard.registry.context import RegistryContext
 from dockyard.registry.digest import digest_of, parse_digest
@@ -161,3 +166,46 @@ async def test_garbage_goes_and_comes_back_whole_when_pushed_again(registry: Reg
     assert await registry.blobs.mount(REPO, digest_of(layer), None) is None
     again = await registry.push_image(REPO, "v1", layer)
     assert await registry.pulls(REPO, again) and await registry.pulls(REPO, "v1")
+
+
+async def test_the_schedule_runs_once_per_firing_and_a_removed_registry_keeps_its_blobs(
+    registry: Registry,
+) -> None:
+    db, storage = registry.ctx.db, registry.ctx.storage
+    old = await registry.push_image(REPO, "latest", b"old")
+    await registry.push_image(REPO, "latest", b"new")
+    store = ResourceStore(db)
+    await store.create(CONFIG, None, "cluster", {"spec": {"managementState": "Removed"}})
+    spec = {"schedule": "@every 1m", "keepTagRevisions": 1, "keepYoungerThan": 0}
+    created = await store.create(IMAGE_PRUNER, None, "cluster", {"spec": spec})
+    scheduler = PruneScheduler(store, ImagePruner(db, storage))
+    start = datetime.strptime(created["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+    start = start.replace(tzinfo=UTC)
+    try:
+        assert not await scheduler.tick(start + timedelta(seconds=30))  # not due yet
+        assert await scheduler.tick(start + timedelta(minutes=3, seconds=10))
+        assert not await scheduler.tick(start + timedelta(minutes=3, seconds=20))  # ran for 3m
+        status = (await store.get(IMAGE_PRUNER, None, "cluster"))["status"]
+        assert status["lastScheduleTime"] == _stamp(start + timedelta(minutes=3))
+        (run,) = status["runs"]
+        assert run["result"] == "Succeeded"
+        assert run["summary"]["images"] == 1 and run["summary"]["blobs"] == 0
+        assert await registry.stored(old)  # the registry is Removed: no blob pruning
+        assert {c["type"]: c["status"] for c in status["conditions"]} == {
+            "Available": "True",
+            "Scheduled": "True",
+            "Failed": "False",
+        }
+        await store.replace(
+            IMAGE_PRUNER,
+            None,
+            "cluster",
+            lambda o: {**body_of(o), "spec": {**spec, "suspend": True}},
+        )
+        assert not await scheduler.tick(start + timedelta(hours=1))
+    finally:
+        await scheduler.stop()
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
