@@ -10,6 +10,9 @@ until the digest is checked, so a client never receives a whole blob with the wr
 
 Within a process one fetch per digest runs at a time: other requests for it wait, then read
 the mirrored copy (or, if that fetch failed, try once more themselves).
+
+A manifest of the stream's images that storage lacks is fetched by digest the same way (the
+digest is checked before anything is stored or served).
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ MANIFESTS = "ManifestService.Get"
 
 
 class PullThrough:
-    """The ``RemoteBlobs`` of ``registry.blobs.BlobService``, backed by upstream registries."""
+    """The ``RemoteBlobs`` of ``registry.blobs.BlobService`` and the ``RemoteManifests`` of
+    ``registry.images.ImageService``, backed by upstream registries."""
 
     def __init__(self, db: Database, storage: StorageDriver, upstreams: Upstreams) -> None:
         self.db = db
