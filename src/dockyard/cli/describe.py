@@ -96,6 +96,11 @@ def describe_image_stream(stream: JSON, now: datetime) -> str:
         followers = prioritized(aliases.get(name, []))
         lines += ["", f"{name} ({', '.join(followers)})" if followers else name]
         lines += _tag_source(spec_tags.get(name), stream_name, namespace)
+        for condition in (status_tags.get(name) or {}).get("conditions") or []:
+            if condition.get("status") == "False":  # as oc shows a failed import
+                reason, message = condition.get("reason", ""), condition.get("message", "")
+                lines.append(f"  ! error: Import failed ({reason}): {message}")
+                lines.append(f"      {ago(condition.get('lastTransitionTime'), now)}")
         lines.append("")
         for index, item in enumerate((status_tags.get(name) or {}).get("items") or []):
             marker = "  * " if index == 0 else "    "
