@@ -152,7 +152,9 @@ def test_a_blob_whose_bytes_do_not_match_its_digest_is_refused_and_not_kept(
 class CuttingProxy(http.server.ThreadingHTTPServer):
     """Forwards every request to ``target``; while ``cut`` names a digest, a GET of that blob
     sends the full ``Content-Length`` but only half the body, then closes the connection; while
-    ``limited`` names one, that blob is answered 429 with ``Retry-After: 30``."""
+    ``limited`` names one, that blob is answered 429 with ``Retry-After: 30``; with
+    ``redirect`` every blob GET is a 307 to the upstream itself, as registries send clients to
+    blob storage."""
 
     daemon_threads = True
 
@@ -161,6 +163,7 @@ class CuttingProxy(http.server.ThreadingHTTPServer):
         self.target = target
         self.cut = ""
         self.limited = ""
+        self.redirect = False
 
     @property
     def host(self) -> str:
@@ -184,6 +187,12 @@ class _CuttingHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(b"" if head else body)
+            return
+        if self.server.redirect and "/blobs/" in self.path and not head:
+            self.send_response(307)
+            self.send_header("Location", f"{self.server.target}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
         with httpx.Client(timeout=30) as client:
@@ -364,3 +373,20 @@ def test_imports_and_pull_through_use_the_proxy_of_the_environment(
         proxy.server_close()
     assert "/v2/team/app/manifests/1.0" in proxy.carried
     assert f"/v2/team/app/blobs/{layer.digest}" in proxy.carried
+
+
+def test_blobs_redirected_to_other_storage_are_followed(
+    shared_registry: RegistryProcess,
+    upstream: Upstream,
+    cutting_proxy: CuttingProxy,
+    skopeo: Skopeo,
+    tmp_path: Path,
+) -> None:
+    layout = make_layout(tmp_path / "src", "1.0", layers=2)
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/moved:1.0")
+    cutting_proxy.redirect = True
+    with shared_registry.client(timeout=60) as api:
+        project = new_project(api)
+        import_tag(api, project, "moved", f"{cutting_proxy.host}/team/moved:1.0")
+        for blob in layout.blobs.values():
+            assert api.get(f"/v2/{project}/moved/blobs/{blob.digest}").content == blob.data
