@@ -161,6 +161,8 @@ def test_tag_source_docker_imports_the_external_image(
         f"{cli.project}/app:ext",
     ).stdout
     assert out == f"Tag app:ext set to {upstream.host}/team/ext:1.0.\n"
+    refused = cli.run("tag", "--insecure", f"{cli.project}/app:ext", "app:copy", check=False)
+    assert refused.stderr == "error: --insecure and --scheduled apply to external images only\n"
     with shared_registry.client() as client:
         served = get_manifest(client, f"{cli.project}/app", "ext")
         assert served.headers["docker-content-digest"] == layout.digest

@@ -217,6 +217,8 @@ def run_tag(args: argparse.Namespace) -> int:
                     f'error: "{destination.name}" must be of the form <stream>:<tag>'
                 )
         current = namespace or destinations[0].namespace
+        if (args.insecure or args.scheduled) and kind != "DockerImage":
+            raise CommandError("error: --insecure and --scheduled apply to external images only")
         if kind == "DockerImage":
             if args.alias:
                 raise CommandError("error: cannot set alias across different Image Streams")
