@@ -26,7 +26,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from dockyard.config.loader import CONFIG_PATH_ENV, load_config
-from dockyard.config.model import Settings, dump_settings
+from dockyard.config.model import TLS_RELAY_PORT_ENV, Settings, dump_settings
 from dockyard.errors import ConfigError
 from dockyard.observability.logging import logging_config, setup_logging
 
@@ -152,9 +152,15 @@ def _listen(host: str, port: int) -> socket.socket:
 def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Operator]) -> int:
     host, port = settings.http.bind_address()
     settings_file = _write_settings_file(settings)
+    # With routes served over HTTPS, the supervisor relays their requests to a loopback socket
+    # that the workers serve as well, and know as https.
+    relay = _listen("127.0.0.1", 0) if settings.http.tlsaddr else None
+    relay_port = relay.getsockname()[1] if relay is not None else None
     try:
         os.environ[SETTINGS_FILE_ENV] = str(settings_file)  # spawned workers inherit it
         os.environ[MULTIPROCESS_ENV] = str(_metrics_dir(settings))
+        if relay_port is not None:
+            os.environ[TLS_RELAY_PORT_ENV] = str(relay_port)
         config = Config(
             WORKER_APP,
             factory=True,
@@ -174,9 +180,10 @@ def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Op
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
-        supervisor = Multiprocess(config, sockets=[listener])
+        sockets = [listener] if relay is None else [listener, relay]
+        supervisor = Multiprocess(config, sockets=sockets)
         logger.info("listening on %s", settings.http.addr, extra={"workers": settings.workers})
-        operator = operator_of(settings, _Workers(supervisor, settings.workers))
+        operator = operator_of(settings, _Workers(supervisor, settings.workers), relay_port)
         operator.start()
         try:
             supervisor.run()
@@ -185,6 +192,9 @@ def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Op
     finally:
         os.environ.pop(SETTINGS_FILE_ENV, None)
         os.environ.pop(MULTIPROCESS_ENV, None)
+        os.environ.pop(TLS_RELAY_PORT_ENV, None)
+        if relay is not None:
+            relay.close()
         settings_file.unlink()
     if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
         logger.error("a worker failed to start; see the lines above")

@@ -264,16 +264,24 @@ STORAGE_DRIVERS = tuple(
 """Every storage key that is not reserved names a driver, so adding a driver is adding a field."""
 
 
+TLS_RELAY_PORT_ENV = "DOCKYARD_TLS_RELAY_PORT"
+"""Set by ``dockyard serve`` for its workers: the loopback port that the supervisor relays
+HTTPS route traffic to, once TLS has ended; requests on it are https."""
+
+
 class HttpSettings(Section):
     addr: str = "127.0.0.1:5000"
     secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     """A fresh one per process unless configured; ``load_config`` makes it persistent."""
     host: str | None = None
+    tlsaddr: str | None = None
+    """Where the cluster Config's ``routes`` are served over HTTPS (unset: they are not)."""
 
-    @field_validator("addr")
+    @field_validator("addr", "tlsaddr")
     @classmethod
-    def _addr(cls, value: str) -> str:
-        _split_addr(value)
+    def _addr(cls, value: str | None) -> str | None:
+        if value is not None:
+            _split_addr(value)
         return value
 
     @field_validator("secret")
@@ -295,6 +303,9 @@ class HttpSettings(Section):
     def bind_address(self) -> tuple[str, int]:
         """Host and port for a socket; an empty host (``:5000``) means every IPv4 interface."""
         return _split_addr(self.addr)
+
+    def tls_bind_address(self) -> tuple[str, int] | None:
+        return None if self.tlsaddr is None else _split_addr(self.tlsaddr)
 
 
 class DatabaseSettings(Section):
@@ -471,14 +482,6 @@ class NotificationsSettings(Section):
         return any(action not in endpoint.ignore.actions for endpoint in self.enabled)
 
 
-class ImportSettings(Section):
-    """Images from other registries (``dockyard.imports``): how many tags an import of a
-    whole repository takes (the rest are reported), and how often scheduled tags re-import."""
-
-    maxtags: int = Field(default=50, ge=1)
-    scheduledinterval: Duration = 900.0
-
-
 class GCSettings(Section):
     """Online garbage collection (``dockyard.pruning``): how often, and how long a blob or
     manifest that nothing references is left alone (an upload waiting for its manifest)."""
@@ -486,6 +489,14 @@ class GCSettings(Section):
     disabled: bool = False
     interval: Duration = 600.0
     graceperiod: Duration = 3600.0
+
+
+class ImportSettings(Section):
+    """Images from other registries (``dockyard.imports``): how many tags an import of a
+    whole repository takes (the rest are reported), and how often scheduled tags re-import."""
+
+    maxtags: int = Field(default=50, ge=1)
+    scheduledinterval: Duration = 900.0
 
 
 class Settings(Section):
@@ -497,8 +508,8 @@ class Settings(Section):
     database: DatabaseSettings
     workers: int = Field(default_factory=lambda: _available_cpus(), ge=1)
     notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)
-    gc: GCSettings = Field(default_factory=GCSettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
+    gc: GCSettings = Field(default_factory=GCSettings)
 
     @model_validator(mode="before")
     @classmethod

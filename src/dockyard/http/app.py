@@ -37,6 +37,7 @@ from dockyard.http.metrics import (
 )
 from dockyard.http.middleware import AccessLogMiddleware
 from dockyard.http.pruning import pruning_routes, start_pruning
+from dockyard.http.relay import HttpsRelayMiddleware
 from dockyard.http.resources.routes import resource_routes
 from dockyard.imagestreams.images import ImageObjectService
 from dockyard.imagestreams.streams import ImageStreamService
@@ -177,6 +178,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         middleware=[
             Middleware(AccessLogMiddleware, enabled=not settings.log.accesslog.disabled),
+            Middleware(HttpsRelayMiddleware),
             Middleware(HttpMetricsMiddleware),
             Middleware(RegistryGuardMiddleware),
             Middleware(AuthenticationMiddleware),

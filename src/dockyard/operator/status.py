@@ -20,7 +20,11 @@ UNMANAGED = "The registry configuration is unmanaged: changes to the Config are 
 
 
 def conditions_of(
-    spec: ConfigSpec, storage: StorageReport, rolling_out: bool = False, ready: int | None = None
+    spec: ConfigSpec,
+    storage: StorageReport,
+    rolling_out: bool = False,
+    ready: int | None = None,
+    route_problems: list[str] | None = None,
 ) -> list[Condition]:
     state = spec.management_state
     rolling = (
@@ -43,11 +47,14 @@ def conditions_of(
     else:
         available = Condition("Available", True, "Ready", READY)
         progressing = Condition("Progressing", False, "Ready", READY)
-    degraded = (
-        Condition("Degraded", True, storage.reason, storage.message)
-        if storage.degraded and state != "Removed"
-        else Condition("Degraded", False, "AsExpected", "The registry is working as expected")
-    )
+    if state == "Removed":
+        degraded = Condition("Degraded", False, "Removed", REMOVED)
+    elif storage.degraded:
+        degraded = Condition("Degraded", True, storage.reason, storage.message)
+    elif route_problems:
+        degraded = Condition("Degraded", True, "RouteError", "; ".join(route_problems))
+    else:
+        degraded = Condition("Degraded", False, "AsExpected", "The registry is working as expected")
     removed = Condition(
         "Removed",
         state == "Removed",
@@ -67,10 +74,11 @@ def status_of(
     *,
     progressing: bool = False,
     ignored: list[str] | None = None,
+    route_problems: list[str] | None = None,
 ) -> dict[str, Any]:
     """The new status, or ``previous`` itself when nothing in it would change. ``ignored``:
     process settings the Config overrides, reported rather than silently dropped."""
-    found = conditions_of(spec, report, progressing, ready)
+    found = conditions_of(spec, report, progressing, ready, route_problems or [])
     applied = spec.storage.model_dump(mode="json", by_alias=True, exclude_none=True)
     storage = applied if report.exists else previous.get("storage") or {}
     status = {

@@ -31,7 +31,7 @@ from dockyard.config.model import Settings
 from dockyard.errors import StatusError
 from dockyard.metadata.engine import Database
 from dockyard.metadata.resources import POD, ResourceStore, body_of
-from dockyard.operator import config, storage
+from dockyard.operator import config, routes, storage
 from dockyard.operator.config import CONFIG, NAME, SYSTEM_NAMESPACE, ConfigSpec
 from dockyard.operator.reconciler import credentials_of, ensure_config, startup_of
 from dockyard.operator.status import status_of
@@ -145,7 +145,7 @@ def overridden(spec: ConfigSpec, settings: Settings) -> list[str]:
 class Operator:
     """The supervisor's thread: converge the workers, write the status."""
 
-    def __init__(self, settings: Settings, workers: Workers) -> None:
+    def __init__(self, settings: Settings, workers: Workers, relay_port: int | None = None) -> None:
         self.settings = settings
         self.workers = workers
         self._stop = threading.Event()
@@ -157,6 +157,13 @@ class Operator:
         self._generation = 1
         self._slots: list[Slot] = []
         self._pods: dict[str, dict[str, Any]] = {}
+        self._route_problems: list[str] = []
+        listen = settings.http.tls_bind_address()
+        self.routes = (
+            None
+            if listen is None or relay_port is None
+            else routes.RouteListener(listen, ("127.0.0.1", relay_port))
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -171,6 +178,8 @@ class Operator:
     async def _loop(self) -> None:
         db = Database(self.settings.database.url)
         store = ResourceStore(db)
+        if self.routes is not None:
+            await self.routes.start()
         try:
             while not self._stop.is_set():
                 try:
@@ -179,6 +188,8 @@ class Operator:
                     logger.warning("cannot reconcile the registry Config", exc_info=True)
                 await asyncio.sleep(POLL_SECONDS)
         finally:
+            if self.routes is not None:
+                await self.routes.stop()
             await db.close()
 
     async def reconcile(self, store: ResourceStore) -> None:
@@ -195,8 +206,20 @@ class Operator:
         await self._write_pods(store)
         version = found["metadata"]["resourceVersion"]
         due = time.monotonic() - self._checked >= STATUS_SECONDS
+        if version != self._version or due:
+            await self._load_routes(store, spec)
         if version != self._version or due or progressing:
             await self._write_status(store, found, spec, credentials, progressing)
+
+    async def _load_routes(self, store: ResourceStore, spec: ConfigSpec) -> None:
+        """The routes' certificates (again: a secret may have come or changed)."""
+        if not spec.routes:
+            self._route_problems = []
+            return
+        if self.routes is None:
+            self._route_problems = ["routes are served only with http.tlsaddr set"]
+            return
+        self.routes.certificates, self._route_problems = await routes.load(store, spec)
 
     def _converge(self, spec: ConfigSpec, key: str) -> None:
         if self.workers.count() != spec.replicas:
@@ -270,6 +293,7 @@ class Operator:
             previous,
             progressing=progressing,
             ignored=overridden(spec, self.settings),
+            route_problems=self._route_problems,
         )
         if status is previous:
             return

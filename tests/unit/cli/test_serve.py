@@ -68,7 +68,7 @@ def replace_bootstrap(monkeypatch: pytest.MonkeyPatch, password: str | None) -> 
 class IdleOperator:
     """Stands in for the operator's thread: the database it would read is not there."""
 
-    def __init__(self, settings: Settings, workers: Any) -> None:
+    def __init__(self, settings: Settings, workers: Any, relay_port: int | None = None) -> None:
         pass
 
     def start(self) -> None:
