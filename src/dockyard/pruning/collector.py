@@ -1,7 +1,8 @@
 """Online garbage collection: unreferenced manifests and blobs go while the registry serves.
 
-Garbage is what nothing refers to any more: an image no repository holds and no index lists (a
-manifest deleted by digest, or pruned), then a blob no repository links and no image names.
+Garbage is what nothing refers to any more: an image no repository holds, no index lists and
+no tag's history names (a manifest deleted by digest, or pruned; history is the pruner's to
+trim), then a blob no repository links and no image names.
 Only what was last recorded or used before the grace period counts, so the layers of a push
 whose manifest has not arrived yet are never taken. Each pass finds candidates with a read and
 deletes them with the guarded deletes of ``sweep``, which skip whatever a push made young or
@@ -23,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.events.delivery import Lease
@@ -34,6 +35,8 @@ from dockyard.metadata.schema import (
     images,
     repository_blobs,
     repository_images,
+    tag_events,
+    tags,
 )
 from dockyard.pruning import sweep
 from dockyard.storage.driver import StorageDriver
@@ -66,6 +69,21 @@ async def garbage_images(conn: AsyncConnection, cutoff: float, after: str, limit
     return list((await conn.execute(query)).scalars())
 
 
+async def named_by_history(conn: AsyncConnection) -> set[str]:
+    """Images in the history of a tag that exists (an image stream's ``status.tags``)."""
+    query = (
+        select(tag_events.c.image_digest)
+        .join(
+            tags,
+            and_(
+                tags.c.repository_id == tag_events.c.repository_id, tags.c.name == tag_events.c.tag
+            ),
+        )
+        .distinct()
+    )
+    return set((await conn.execute(query)).scalars())
+
+
 async def garbage_blobs(conn: AsyncConnection, cutoff: float, after: str, limit: int) -> list[str]:
     linked = exists().where(repository_blobs.c.digest == blobs.c.digest)
     named = exists().where(image_references.c.digest == blobs.c.digest)
@@ -86,11 +104,19 @@ async def collect(
     cutoff = (time.time() if now is None else now) - grace
     origin = {"by": "gc"}
     manifests = 0
-    while True:
+    while True:  # again while a pass deletes: an index gone makes its children garbage
         async with db.read() as conn:
-            found = await garbage_images(conn, cutoff, "", PAGE)
-        deleted = await sweep.delete_images(db, found, cutoff, origin) if found else []
-        manifests += len(deleted)
+            named = await named_by_history(conn)
+        deleted, after = 0, ""
+        while True:
+            async with db.read() as conn:
+                found = await garbage_images(conn, cutoff, after, PAGE)
+            if not found:
+                break
+            after = found[-1]
+            candidates = [digest for digest in found if digest not in named]
+            deleted += len(await sweep.delete_images(db, candidates, cutoff, origin))
+        manifests += deleted
         if not deleted:
             break
     freed = count = 0

@@ -89,7 +89,8 @@ class Plan:
 
 def stale_events(inventory: Inventory, options: PruneOptions, cutoff: float) -> list[TagEvent]:
     """History entries beyond the kept revisions and older than the cut-off; a tag's current
-    entry always stays, and every old entry of a tag that no longer exists goes."""
+    entry always stays, and every old entry of a tag that no longer exists goes. Entries
+    naming an image that is gone go whatever their place: they refer to nothing."""
     history: dict[tuple[str, str], list[TagEvent]] = defaultdict(list)
     for event in inventory.events:
         history[(event.repository, event.tag)].append(event)
@@ -98,6 +99,7 @@ def stale_events(inventory: Inventory, options: PruneOptions, cutoff: float) -> 
         events.sort(key=lambda event: event.id, reverse=True)
         keep = max(options.keep_tag_revisions, 1) if key in inventory.tags else 0
         stale += [event for event in events[keep:] if event.created < cutoff]
+        stale += [event for event in events[:keep] if event.image not in inventory.images]
     return sorted(stale, key=lambda event: event.id)
 
 
@@ -105,10 +107,12 @@ def make_plan(inventory: Inventory, options: PruneOptions, now: float) -> Plan:
     cutoff = now - options.keep_younger_than
     plan = Plan(cutoff, tag_events=stale_events(inventory, options, cutoff))
     images = inventory.images
+    stale = {event.id for event in plan.tag_events}
+    kept_events = [event for event in inventory.events if event.id not in stale]
     plan.invalid_refs = _invalid_refs(inventory)
-    live = _live_memberships(inventory, options, cutoff, {e.id for e in plan.tag_events})
+    live = _live_memberships(inventory, options, cutoff, kept_events)
     plan.manifest_links = sorted(set(inventory.memberships) - live)
-    surviving = _surviving_images(inventory, live, cutoff)
+    surviving = _surviving_images(inventory, live, cutoff, kept_events)
     plan.images = sorted(set(images) - surviving)
     needed = {
         (repository, needed)
@@ -139,29 +143,24 @@ def make_plan(inventory: Inventory, options: PruneOptions, now: float) -> Plan:
 
 
 def _invalid_refs(inventory: Inventory) -> list[str]:
-    """Tags and history entries that name an image the registry does not have."""
-    found = {
+    """Tags that name an image the registry does not have (its foreign keys forbid them, so
+    only a database changed behind its back has them)."""
+    return sorted(
         f"{repository}:{tag} -> {image}"
         for (repository, tag), image in inventory.tags.items()
         if image not in inventory.images
-    }
-    found.update(
-        f"{event.repository}:{event.tag} (history) -> {event.image}"
-        for event in inventory.events
-        if event.image not in inventory.images
     )
-    return sorted(found)
 
 
 def _live_memberships(
-    inventory: Inventory, options: PruneOptions, cutoff: float, stale: set[int]
+    inventory: Inventory, options: PruneOptions, cutoff: float, kept: list[TagEvent]
 ) -> set[tuple[str, str]]:
     images = inventory.images
     members = inventory.memberships
     roots: set[tuple[str, str]] = {
         (repository, image) for (repository, _), image in inventory.tags.items()
     }
-    roots.update((e.repository, e.image) for e in inventory.events if e.id not in stale)
+    roots.update((event.repository, event.image) for event in kept)
     for (repository, digest), since in members.items():
         info = images.get(digest)
         if (
@@ -192,10 +191,15 @@ def _live_memberships(
     return live
 
 
-def _surviving_images(inventory: Inventory, live: set[tuple[str, str]], cutoff: float) -> set[str]:
-    """Images with a live membership, young ones, and the children of those, transitively."""
+def _surviving_images(
+    inventory: Inventory, live: set[tuple[str, str]], cutoff: float, kept: list[TagEvent]
+) -> set[str]:
+    """Images with a live membership, named by kept history (a digest deleted from its
+    repository stays an image while its history does, as in OpenShift), young ones, and the
+    children of those, transitively."""
     images = inventory.images
     surviving = {digest for _, digest in live}
+    surviving.update(event.image for event in kept)
     surviving.update(digest for digest, info in images.items() if info.created >= cutoff)
     pending = [digest for digest in surviving if digest in images]
     while pending:

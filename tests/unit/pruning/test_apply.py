@@ -209,3 +209,17 @@ async def test_the_schedule_runs_once_per_firing_and_a_removed_registry_keeps_it
 
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_an_image_in_a_tags_history_waits_for_the_pruner(registry: Registry) -> None:
+    db, storage = registry.ctx.db, registry.ctx.storage
+    old = await registry.push_image(REPO, "latest", b"old layer")
+    await registry.push_image(REPO, "latest", b"new layer")
+    await registry.images.delete(REPO, parse_digest(old))
+    done = await collector.collect(db, storage, grace=0.0, now=time.time() + 1)
+    assert done.manifests == 0 and await registry.stored(old)
+    report = await ImagePruner(db, storage).run(OPTIONS, confirm=True, origin={})
+    assert report.images == [old] and len(report.tag_events) == 1
+    assert not await registry.stored(old) and not await registry.stored(
+        str(digest_of(b"old layer"))
+    )

@@ -154,10 +154,15 @@ def test_a_young_layer_link_without_a_manifest_stays() -> None:
 def test_history_of_a_deleted_tag_goes_and_invalid_references_are_reported() -> None:
     inv = inventory(
         [image("sha256:a")],
-        tags={(REPO, "broken"): "sha256:missing"},
-        events=[TagEvent(1, REPO, "gone", "sha256:a", OLD)],
+        tags={(REPO, "broken"): "sha256:missing", (REPO, "kept"): "sha256:a"},
+        events=[
+            TagEvent(1, REPO, "gone", "sha256:a", OLD),
+            TagEvent(2, REPO, "kept", "sha256:collected", YOUNG),
+            TagEvent(3, REPO, "kept", "sha256:a", YOUNG),
+        ],
+        members={},
     )
-    plan = make_plan(inv, OPTIONS, NOW)
-    assert [e.id for e in plan.tag_events] == [1]
-    assert plan.images == ["sha256:a"]
+    plan = make_plan(inv, replace(OPTIONS, keep_tag_revisions=2), NOW)
+    assert [e.id for e in plan.tag_events] == [1, 2]  # a dangling entry goes, young or not
+    assert plan.images == []  # named by kept history, though in no repository any more
     assert plan.invalid_refs == [f"{REPO}:broken -> sha256:missing"]
