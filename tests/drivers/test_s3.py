@@ -106,6 +106,9 @@ async def test_cancel_and_delete_abort_multipart_uploads(
     writer = await driver.writer("/uploads/a/data", append=True)
     await writer.cancel()
     assert open_uploads(moto_s3, params["bucket"]) == ["registry/uploads/b/data"]
+    dead = await driver.writer("/uploads/c/data")  # sends a part, then its process dies
+    await dead.write(blob(6 * MiB))
+    assert len(open_uploads(moto_s3, params["bucket"])) == 2
     await driver.delete("/uploads")
     assert open_uploads(moto_s3, params["bucket"]) == []
     assert all_keys(moto_s3, params["bucket"]) == []

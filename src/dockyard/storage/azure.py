@@ -27,6 +27,7 @@ from azure.storage.blob import (
     BlobSasPermissions,
     BlobServiceClient,
     ContainerClient,
+    ExponentialRetry,
     generate_blob_sas,
 )
 
@@ -68,11 +69,14 @@ class AzureDriver(StorageDriver):
             max_single_get_size=CHUNK_SIZE,
             max_chunk_get_size=CHUNK_SIZE,
             max_block_size=params.chunksize,
+            retry_policy=_retry(),
         )
         self._container: ContainerClient = service.get_container_client(params.container)
         # get_content reads in one request: chunked reads of a blob replaced meanwhile fail
         # their ETag condition, where one GET sees the old content or the new.
-        whole = BlobServiceClient(url, credential=credential, max_single_get_size=WHOLE_GET_SIZE)
+        whole = BlobServiceClient(
+            url, credential=credential, max_single_get_size=WHOLE_GET_SIZE, retry_policy=_retry()
+        )
         self._whole: ContainerClient = whole.get_container_client(params.container)
         self._container_ready = False
         self._container_lock = asyncio.Lock()
@@ -285,6 +289,14 @@ class _Writer(FileWriter):
     def _check_open(self) -> None:
         if self._done is not None:
             raise StorageError(self._path, f"writer already {self._done}")
+
+
+def _retry() -> ExponentialRetry:
+    """Three retries after about 1, 3 and 5 seconds: the SDK's default waits 15 s first,
+    longer than a client waits for an answer."""
+    return ExponentialRetry(
+        initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1
+    )
 
 
 def _time(properties: Any) -> float:

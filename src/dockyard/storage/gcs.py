@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from google.api_core.exceptions import Conflict, Forbidden, NotFound
 from google.auth.credentials import AnonymousCredentials, Signing
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from dockyard.config.model import GCSParams
@@ -46,6 +47,9 @@ COMPOSE_LIMIT = 32
 WRITER_SUFFIX = "@writer"
 PART_INFIX = "@part-"
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
+RETRY = DEFAULT_RETRY.with_timeout(30.0)
+"""Uploads are retried too: each writes a whole object under a name of its own, or the same
+content again (the library retries only conditional uploads by default)."""
 
 
 class GCSDriver(StorageDriver):
@@ -66,7 +70,9 @@ class GCSDriver(StorageDriver):
 
     async def put_content(self, path: str, content: bytes) -> None:
         blob = self._blob(self._key(path))
-        await self._call(path, blob.upload_from_string, content, "application/octet-stream")
+        await self._call(
+            path, blob.upload_from_string, content, "application/octet-stream", retry=RETRY
+        )
 
     async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         blob = await self._call(path, self._bucket.get_blob, self._key(path))
@@ -267,7 +273,9 @@ class _Writer(FileWriter):
             return
         tail = self._driver._blob(self._key + WRITER_SUFFIX)
         tail.metadata = {"parts": str(self._parts), "size": str(self.size)}
-        await self._driver._call(self._path, tail.upload_from_string, bytes(self._buffer))
+        await self._driver._call(
+            self._path, tail.upload_from_string, bytes(self._buffer), retry=RETRY
+        )
         self._done = "closed"
 
     async def commit(self) -> None:
@@ -279,6 +287,7 @@ class _Writer(FileWriter):
                 driver._blob(self._key).upload_from_string,
                 bytes(self._buffer),
                 "application/octet-stream",
+                retry=RETRY,
             )
         else:
             if self._buffer:
@@ -295,7 +304,7 @@ class _Writer(FileWriter):
 
     async def _send_part(self, data: bytes) -> None:
         blob = self._driver._blob(_part(self._key, self._parts + 1))
-        await self._driver._call(self._path, blob.upload_from_string, data)
+        await self._driver._call(self._path, blob.upload_from_string, data, retry=RETRY)
         self._parts += 1
         self._parts_size += len(data)
 
