@@ -178,6 +178,10 @@ async def test_encryption_applies_to_every_way_of_writing(
     await driver.put_content("/put", b"x")
     writer = await driver.writer("/written")
     await writer.write(blob(6 * MiB))
+    await writer.close()  # the rest waits in the writer's state, encrypted too
+    state = s3_client(moto_s3).head_object(Bucket=params["bucket"], Key="registry/written@writer")
+    assert state["ServerSideEncryption"] == "AES256"
+    writer = await driver.writer("/written", append=True)
     await writer.commit()
     await driver.put_content("/big", blob(11 * MiB))
     await driver.move("/big", "/moved")

@@ -469,6 +469,7 @@ class _Writer(FileWriter):
             Key=self._key + WRITER_SUFFIX,
             Body=bytes(upload.buffer),
             Metadata=metadata,
+            **self._driver._extra,
         )
         self._done = "closed"
 
