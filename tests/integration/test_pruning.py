@@ -367,9 +367,17 @@ def test_collector_removes_deleted_manifests_and_their_blobs(
     wait_for(lambda: not blob_file(registry, gone.digest).exists())
     assert blob_file(registry, loose).exists()
     with registry.client() as client:
-        assert pulls_completely(client, "team/gc", "v2")
+        assert pulls_completely(client, "team/gc", kept.digest)
         assert blob_status(client, "team/gc", loose) == 200
-    assert kept.digest
+        metrics = client.get("/extensions/v2/metrics").text.splitlines()
+    deleted = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics
+        if line.startswith("dockyard_gc_deleted_total{")
+        and 'type="blob"' in line
+        and 'by="gc"' in line
+    ]
+    assert deleted and deleted[0] >= 3, metrics  # the manifest's bytes, config and layer
     assert "garbage collected" in registry.log_text()
 
 

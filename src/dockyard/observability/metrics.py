@@ -27,6 +27,20 @@ NOTIFICATIONS_ERRORS = Counter(
     "Failed delivery attempts to a webhook endpoint: an error status, a timeout or no connection.",
     ["endpoint"],
 )
+GC_DELETED = Counter(
+    "dockyard_gc_deleted_total",
+    "Manifests and blobs removed by garbage collection or pruning, by type and by whom.",
+    ["type", "by"],
+)
+GC_FREED = Counter(
+    "dockyard_gc_freed_bytes_total",
+    "Bytes of blobs removed from storage by garbage collection or pruning.",
+    ["by"],
+)
+GC_DURATION = Summary(
+    "dockyard_gc_duration_seconds",
+    "Time of each garbage collection pass (in the process holding the gc lease).",
+)
 
 # OpenShift's registry families (``pkg/dockerregistry/server/metrics/prometheus.go``), so its
 # dashboards and alerts work unchanged. Summaries carry no quantiles: with several worker

@@ -38,6 +38,7 @@ from dockyard.metadata.schema import (
     tag_events,
     tags,
 )
+from dockyard.observability.metrics import GC_DURATION
 from dockyard.pruning import sweep
 from dockyard.storage.driver import StorageDriver
 
@@ -179,6 +180,7 @@ class GarbageCollector:
         except Exception:
             logger.warning("garbage collection interrupted", exc_info=True)
             return
+        GC_DURATION.observe(time.monotonic() - started)
         if done.manifests or done.blobs:
             logger.info(
                 "garbage collected",

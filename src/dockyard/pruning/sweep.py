@@ -35,6 +35,7 @@ from dockyard.metadata.schema import (
     tag_events,
     tags,
 )
+from dockyard.observability.metrics import GC_DELETED, GC_FREED
 from dockyard.registry.blobs import blob_path
 from dockyard.registry.digest import parse_digest
 from dockyard.storage.driver import PathNotFoundError, StorageDriver
@@ -157,10 +158,13 @@ async def delete_images(
     while remaining:
         gone: set[str] = set()
         for start in range(0, len(remaining), BATCH):
+            batch: set[str] = set()
             async with db.write() as conn:
                 for digest in remaining[start : start + BATCH]:
                     if await _delete_image(conn, digest, cutoff, origin):
-                        gone.add(digest)
+                        batch.add(digest)
+            GC_DELETED.labels("manifest", origin.get("by", "")).inc(len(batch))
+            gone |= batch
             if tally is not None:
                 tally(len(deleted) + len(gone))
         if not gone:
@@ -218,13 +222,15 @@ async def delete_blobs(
     """Delete blobs (row and file) that no repository links and no image names, recorded
     before ``cutoff``; returns each deleted digest with its size."""
     deleted: list[tuple[str, int]] = []
+    by = str(origin.get("by", ""))
     for start in range(0, len(digests), BATCH):
+        batch: list[tuple[str, int]] = []
         async with db.write() as conn:
             for digest in digests[start : start + BATCH]:
                 size = await _delete_blob(conn, storage, digest, cutoff)
                 if size is None:
                     continue
-                deleted.append((digest, size))
+                batch.append((digest, size))
                 await changes.append(
                     conn,
                     kind="Blob",
@@ -233,6 +239,9 @@ async def delete_blobs(
                     action="delete",
                     payload={"digest": digest, "size": size, **origin},
                 )
+        deleted += batch  # counted once committed
+        GC_DELETED.labels("blob", by).inc(len(batch))
+        GC_FREED.labels(by).inc(sum(size for _, size in batch))
         if tally is not None:
             tally(min(start + BATCH, len(digests)))
     return deleted
