@@ -83,10 +83,10 @@ class ImagePruner:
         self.db = db
         self.storage = storage
 
-    async def plan(self, options: PruneOptions, now: float | None = None) -> Plan:
+    async def plan(self, options: PruneOptions) -> Plan:
         async with self.db.read() as conn:
             inventory = await read_inventory(conn)
-        plan = make_plan(inventory, options, time.time() if now is None else now)
+        plan = make_plan(inventory, options, time.time())
         if plan.invalid_refs and not options.ignore_invalid_refs:
             shown = "; ".join(plan.invalid_refs[:5])
             raise StatusError(
