@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 
+from dockyard.errors import RegistryError
 from dockyard.metadata.engine import Database, insert_ignore
 from dockyard.metadata.schema import blobs
 from dockyard.pruning.sweep import delete_blob_file
+from dockyard.registry.digest import parse_digest
 from dockyard.storage import paths
 from dockyard.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
@@ -65,11 +67,15 @@ async def _walk(storage: StorageDriver, root: str) -> AsyncIterator[FileInfo]:
 
 
 def blob_digest(path: str) -> str | None:
-    """``sha256:<hex>`` for ``…/blobs/sha256/ab/<hex>/data``; None for any other path."""
+    """``sha256:<hex>`` for ``…/blobs/sha256/ab/<hex>/data``; None for any other path (files
+    this registry does not write are not its to delete)."""
     parts = path[len(paths.blobs_root()) + 1 :].split("/")
     if len(parts) != 4 or parts[3] != "data" or not parts[2].startswith(parts[1]):
         return None
-    return f"{parts[0]}:{parts[2]}"
+    try:
+        return str(parse_digest(f"{parts[0]}:{parts[2]}"))
+    except RegistryError:
+        return None
 
 
 class RegistryPruner:
