@@ -378,7 +378,9 @@ def test_collector_removes_deleted_manifests_and_their_blobs(
         and 'by="gc"' in line
     ]
     assert deleted and deleted[0] >= 3, metrics  # the manifest's bytes, config and layer
-    assert "garbage collected" in registry.log_text()
+    log = registry.log_text()
+    assert "garbage collected" in log
+    assert log.count('msg="lease taken" lease=gc ') == 1, "one collector of the two workers"
 
 
 def test_a_push_racing_the_collector_never_loses_a_blob(
