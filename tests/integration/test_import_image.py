@@ -260,8 +260,8 @@ def wait_for(
     deadline = time.monotonic() + 30
     while True:
         stream = api.get(f"{API}/namespaces/{project}/imagestreams/app").json()
-        tag = next(t for t in stream["status"]["tags"] if t["tag"] == "1.0")
-        if done(tag):
+        tag = next((t for t in stream["status"]["tags"] if t["tag"] == "1.0"), None)
+        if tag is not None and done(tag):
             return tag
         assert time.monotonic() < deadline, f"the scheduled import never happened: {tag}"
         time.sleep(0.3)
@@ -502,3 +502,42 @@ def test_an_upstream_speaking_the_docker_token_protocol(
         done = image_import(api, project, "app", spec).json()["status"]["images"][0]
         assert done["status"]["status"] == "Success", done
         assert_pulls(api, f"{project}/app", "1.0", layout)
+
+
+def test_a_stream_created_with_external_spec_tags_imports_them_in_the_background(
+    registry_factory: RegistryFactory, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    server = registry_factory(env={"REGISTRY_IMPORTS_SCHEDULEDINTERVAL": "1s"}, workers=1)
+    layout = make_layout(tmp_path / "src", "1.0")
+    skopeo.copy(layout.ref, f"docker://{upstream.host}/team/app:1.0")
+    source = {"kind": "DockerImage", "name": f"{upstream.host}/team/app:1.0"}
+    with server.client(timeout=60) as api:
+        project = new_project(api)
+        created = api.post(
+            f"{API}/namespaces/{project}/imagestreams",
+            json={
+                "apiVersion": "image.openshift.io/v1",
+                "kind": "ImageStream",
+                "metadata": {"name": "app"},
+                "spec": {
+                    "tags": [
+                        {
+                            "name": "1.0",
+                            "from": source,
+                            "importPolicy": {"insecure": True},
+                            "annotations": {"note": "kept"},
+                        },
+                        {"name": "pointer", "from": source, "reference": True},
+                    ]
+                },
+            },
+        )
+        assert created.status_code == 201, created.text
+
+        tag = wait_for(api, project, lambda tag: bool(tag["items"]))
+        assert tag["items"][0]["image"] == layout.digest
+        stream = api.get(f"{API}/namespaces/{project}/imagestreams/app").json()
+        assert [t["tag"] for t in stream["status"]["tags"]] == ["1.0"], "references stay pointers"
+        spec_tag = next(t for t in stream["spec"]["tags"] if t["name"] == "1.0")
+        assert spec_tag["annotations"] == {"note": "kept"}
+        assert stream["metadata"]["generation"] == created.json()["metadata"]["generation"]

@@ -76,8 +76,12 @@ class TagImport:
     include_manifest: bool = False
     fetched: Fetched | None = None
     error: UpstreamError | None = None
+    spec: JSON | None = None
+    """The stream's spec tag this imports again, kept as it is (annotations and all)."""
 
     def spec_entry(self) -> JSON:
+        if self.spec is not None:
+            return {k: v for k, v in self.spec.items() if k != "generation"}
         return {
             "name": self.tag,
             "from": {"kind": "DockerImage", "name": str(self.source)},
@@ -372,6 +376,7 @@ class Importer:
             source,
             TagImportPolicy.model_validate(entry.get("importPolicy") or {}),
             TagReferencePolicy.model_validate(entry.get("referencePolicy") or {}),
+            spec=entry,
         )
         await self._fetch(namespace, item)
         if item.error is not None:
@@ -380,9 +385,10 @@ class Importer:
         assert item.fetched is not None
         async with self.db.read() as conn:
             current = await tag_rows.resolve(conn, f"{namespace}/{stream}", item.tag)
+        generation = int(entry.get("generation") or 0)
         if current != item.fetched.digest:
             await self.commit(namespace, stream, [item])
-        elif await self._remember(namespace, stream, item.tag, None, 0):
+        elif await self._remember(namespace, stream, item.tag, None, generation):
             await self._touch(namespace, stream)  # it works again: the condition is gone
 
     async def _failed(self, namespace: str, stream: str, entry: JSON, error: UpstreamError) -> None:
@@ -406,13 +412,14 @@ class Importer:
         error: UpstreamError | None,
         generation: int,
     ) -> bool:
-        """Store when the tag was last tried and how it went; True if its conditions changed."""
+        """Store when the tag was last tried, for which spec generation, and how it went; True
+        if its conditions changed."""
         name = importstatus.name_of(stream, tag)
         now = time.time()
         found = await self.status.find(importstatus.TAG_IMPORTS, namespace, name)
         before = list((found or {}).get("conditions") or [])
         conditions = [] if error is None else [_condition(error, generation, before)]
-        body = {"lastAttempt": now, "conditions": conditions}
+        body = {"lastAttempt": now, "generation": generation, "conditions": conditions}
         if found is None:
             with contextlib.suppress(StatusError):  # else a concurrent import created it
                 await self.status.create(importstatus.TAG_IMPORTS, namespace, name, body)

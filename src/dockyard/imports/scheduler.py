@@ -1,9 +1,11 @@
-"""Scheduled imports: spec tags with ``importPolicy.scheduled`` are imported again on an interval.
+"""Spec tags that point at a ``DockerImage`` are imported in the background, as OpenShift's
+image import controller does: once when the tag is new or its spec changed (a stream created
+or edited through the API), and again every interval when ``importPolicy.scheduled`` is set.
+Tags marked ``reference`` are only pointers and are never imported.
 
 One process of the cluster does it at a time: the holder of the ``imports/scheduled`` lease
-(the lease mechanism of webhook delivery). Each turn it imports every scheduled tag whose last
-attempt is older than the interval; the outcome lands in the tag's status (a new image and tag
-event, or an ``ImportSuccess: False`` condition).
+(the lease mechanism of webhook delivery). The outcome lands in the tag's status (a new image
+and tag event, or an ``ImportSuccess: False`` condition).
 """
 
 from __future__ import annotations
@@ -80,17 +82,24 @@ class ImportScheduler:
         async with self.db.read() as conn:
             for row in await stream_rows.list_in(conn, None):
                 namespace, _, stream = row.name.partition("/")
-                scheduled = [
+                external = [
                     entry
                     for entry in (row.spec or {}).get("tags") or []
                     if (entry.get("from") or {}).get("kind") == "DockerImage"
-                    and (entry.get("importPolicy") or {}).get("scheduled")
+                    and not entry.get("reference")
                 ]
-                if not scheduled:
+                if not external:
                     continue
                 records = await importstatus.of_stream(conn, namespace, stream)
-                for entry in scheduled:
-                    last = float(records.get(entry["name"], {}).get("lastAttempt") or 0)
-                    if now - last >= self.interval:
+                for entry in external:
+                    if self._is_due(entry, records.get(entry["name"]), now):
                         found.append((namespace, stream, entry))
         return found
+
+    def _is_due(self, entry: dict[str, Any], record: dict[str, Any] | None, now: float) -> bool:
+        if record is None:
+            return True  # never tried
+        if int(entry.get("generation") or 0) > int(record.get("generation") or 0):
+            return True  # the spec changed since
+        scheduled = (entry.get("importPolicy") or {}).get("scheduled")
+        return bool(scheduled) and now - float(record.get("lastAttempt") or 0) >= self.interval
