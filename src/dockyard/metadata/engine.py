@@ -2,8 +2,10 @@
 
 SQLite serves several worker processes at once: WAL journal, a busy timeout, and write
 transactions that take the write lock up front (``BEGIN IMMEDIATE``) so two writers never
-deadlock upgrading a read lock. PostgreSQL needs none of that. Every write changes the
-database's epoch (``metadata.epoch``) once it has committed.
+deadlock upgrading a read lock; within a process, writers queue on an asyncio lock instead of
+in SQLite's busy handler, which sleeps up to 100 ms between tries and so turns a few
+concurrent pushes into seconds of waiting. PostgreSQL needs none of that. Every write changes
+the database's epoch (``metadata.epoch``) once it has committed.
 """
 
 from __future__ import annotations
@@ -61,9 +63,11 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.epoch: Epoch
+        self._write_lock: asyncio.Lock | None = None
         if is_sqlite(url):
             self._reader = _sqlite_engine(url, "BEGIN", pool_size=16)
-            self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE", pool_size=4)
+            self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE", pool_size=2)
+            self._write_lock = asyncio.Lock()
             database = make_url(url).database
             if database and database != ":memory:":
                 self.epoch = FileEpoch(Path(f"{database}-epoch"))
@@ -85,8 +89,12 @@ class Database:
         """One transaction; ``cached=False`` for rows no cache holds (leases), so that
         writing them leaves every worker's caches alone."""
         try:
-            async with self._writer.begin() as conn:
-                yield conn
+            if self._write_lock is None:
+                async with self._writer.begin() as conn:
+                    yield conn
+            else:
+                async with self._write_lock, self._writer.begin() as conn:
+                    yield conn
         finally:
             if cached:
                 self.epoch.bump()
