@@ -504,7 +504,7 @@ def test_an_upstream_speaking_the_docker_token_protocol(
         assert_pulls(api, f"{project}/app", "1.0", layout)
 
 
-def test_a_stream_created_with_external_spec_tags_imports_them_in_the_background(
+def test_a_stream_created_with_scheduled_spec_tags_imports_them_in_the_background(
     registry_factory: RegistryFactory, upstream: Upstream, skopeo: Skopeo, tmp_path: Path
 ) -> None:
     server = registry_factory(env={"REGISTRY_IMPORTS_SCHEDULEDINTERVAL": "1s"}, workers=1)
@@ -524,10 +524,16 @@ def test_a_stream_created_with_external_spec_tags_imports_them_in_the_background
                         {
                             "name": "1.0",
                             "from": source,
-                            "importPolicy": {"insecure": True},
+                            "importPolicy": {"insecure": True, "scheduled": True},
                             "annotations": {"note": "kept"},
                         },
-                        {"name": "pointer", "from": source, "reference": True},
+                        {
+                            "name": "pointer",
+                            "from": source,
+                            "reference": True,
+                            "importPolicy": {"insecure": True, "scheduled": True},
+                        },
+                        {"name": "plain", "from": source, "importPolicy": {"insecure": True}},
                     ]
                 },
             },
@@ -537,7 +543,8 @@ def test_a_stream_created_with_external_spec_tags_imports_them_in_the_background
         tag = wait_for(api, project, lambda tag: bool(tag["items"]))
         assert tag["items"][0]["image"] == layout.digest
         stream = api.get(f"{API}/namespaces/{project}/imagestreams/app").json()
-        assert [t["tag"] for t in stream["status"]["tags"]] == ["1.0"], "references stay pointers"
+        # references stay pointers; unscheduled tags set in a stream's spec are left alone
+        assert [t["tag"] for t in stream["status"]["tags"]] == ["1.0"]
         spec_tag = next(t for t in stream["spec"]["tags"] if t["name"] == "1.0")
         assert spec_tag["annotations"] == {"note": "kept"}
         assert stream["metadata"]["generation"] == created.json()["metadata"]["generation"]

@@ -1,7 +1,8 @@
-"""Spec tags that point at a ``DockerImage`` are imported in the background, as OpenShift's
-image import controller does: once when the tag is new or its spec changed (a stream created
-or edited through the API), and again every interval when ``importPolicy.scheduled`` is set.
-Tags marked ``reference`` are only pointers and are never imported.
+"""Scheduled imports: spec tags from a ``DockerImage`` with ``importPolicy.scheduled`` are
+imported in the background: at once when the tag is new or its spec changed (a stream created
+or edited through the API), then again every interval. Tags marked ``reference`` are only
+pointers and are never imported. (Other external spec tags are imported when they are set
+through ``imagestreamtags`` or an ``ImageStreamImport``, never behind the user's back.)
 
 One process of the cluster does it at a time: the holder of the ``imports/scheduled`` lease
 (the lease mechanism of webhook delivery). The outcome lands in the tag's status (a new image
@@ -86,6 +87,7 @@ class ImportScheduler:
                     entry
                     for entry in (row.spec or {}).get("tags") or []
                     if (entry.get("from") or {}).get("kind") == "DockerImage"
+                    and (entry.get("importPolicy") or {}).get("scheduled")
                     and not entry.get("reference")
                 ]
                 if not external:
@@ -101,5 +103,4 @@ class ImportScheduler:
             return True  # never tried
         if int(entry.get("generation") or 0) > int(record.get("generation") or 0):
             return True  # the spec changed since
-        scheduled = (entry.get("importPolicy") or {}).get("scheduled")
-        return bool(scheduled) and now - float(record.get("lastAttempt") or 0) >= self.interval
+        return now - float(record.get("lastAttempt") or 0) >= self.interval
