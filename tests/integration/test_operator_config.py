@@ -221,6 +221,20 @@ def test_read_only_refuses_writes_on_every_worker_and_pulls_go_on(
     push_image(admin, repo, "v2")
 
 
+def test_unmanaged_leaves_the_running_registry_alone(admin: httpx.Client) -> None:
+    repo = unique_repo("unmanaged")
+    assert patch_config(admin, {"managementState": "Unmanaged"}).status_code == 200
+    eventually(lambda: condition(admin, "Available").get("reason") == "Unmanaged")
+    assert patch_config(admin, {"readOnly": True}).status_code == 200
+    time.sleep(1.5)  # longer than a worker takes to apply a change
+    for _ in range(4):
+        assert admin.post(f"/v2/{repo}/blobs/uploads/").status_code == 202
+    assert patch_config(admin, {"managementState": "Managed"}).status_code == 200
+    eventually(
+        lambda: all(admin.post(f"/v2/{repo}/blobs/uploads/").status_code == 405 for _ in range(6))
+    )
+
+
 def test_status_says_what_storage_lacks(admin: httpx.Client) -> None:
     secrets = "/api/v1/namespaces/openshift-image-registry/secrets"
     response = patch_config(admin, {"storage": {"pvc": None, "s3": {"bucket": ""}}})
