@@ -214,6 +214,21 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     cluster.stop()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs only the tests that use a database (every one reaches it
+    through ``new_database``); the SQLite pass has run the others already."""
+    if _database_kind() != "postgres":
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        uses_database = "new_database" in getattr(item, "fixturenames", ())
+        (keep if uses_database else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 NewDatabase = Callable[[Path], str]
 
 
