@@ -1,6 +1,6 @@
 """``/extensions/v2/metrics`` on a real two-worker server: the ``imageregistry_*`` families of
 OpenShift's registry, summed over the workers, in a format ``promtool`` accepts, for callers
-that may ``get registry/metrics`` only."""
+that may ``get registry/metrics`` or send the ``metrics.secret`` setting only."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 METRICS = "/extensions/v2/metrics"
+METRICS_SECRET = uuid.uuid4().hex
 FAMILIES = (
     "imageregistry_build_info",
     "imageregistry_http_in_flight_requests",
@@ -44,7 +45,8 @@ def server(
     new_database: NewDatabase,
 ) -> Iterator[RegistryProcess]:
     root = tmp_path_factory.mktemp("operator-metrics")
-    with module_registry(request.config, root, new_database(root)) as registry:
+    env = {"REGISTRY_METRICS_SECRET": METRICS_SECRET}
+    with module_registry(request.config, root, new_database(root), env=env) as registry:
         yield registry
 
 
@@ -129,3 +131,24 @@ def test_metrics_need_get_registry_metrics(server: RegistryProcess) -> None:
                 time.sleep(0.1)
             assert response.status_code == 200, response.text
             assert "imageregistry_http_requests_total" in response.text
+
+
+def test_metrics_secret_opens_them_to_curl(server: RegistryProcess) -> None:
+    """``curl -u any:SECRET``, as OpenShift's registry takes its metrics secret; or as a bearer
+    token. A wrong secret of the same length is refused."""
+    curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", f"{server.url}{METRICS}"]
+    for credentials, code in (
+        (["-u", f"any:{METRICS_SECRET}"], "200"),
+        (["-u", f"prometheus:{METRICS_SECRET}"], "200"),
+        (["-H", f"Authorization: Bearer {METRICS_SECRET}"], "200"),
+        (["-u", f"any:{METRICS_SECRET[::-1]}"], "401"),
+        ([], "401"),
+    ):
+        result = subprocess.run(
+            [*curl, *credentials], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert result.stdout == code, (credentials, result.stdout, result.stderr)
+    with httpx.Client(base_url=server.url, auth=("any", METRICS_SECRET), timeout=30) as scraper:
+        response = scraper.get(METRICS)
+    assert response.status_code == 200, response.text
+    assert "# TYPE imageregistry_http_requests_total counter" in response.text

@@ -499,6 +499,13 @@ class ImportSettings(Section):
     scheduledinterval: Duration = 900.0
 
 
+class MetricsSettings(Section):
+    """``/extensions/v2/metrics`` also answers whoever sends this secret (``curl -u
+    any:SECRET``, or as a bearer token), as OpenShift's ``openshift.metrics.secret`` does."""
+
+    secret: SecretStr | None = None
+
+
 class Settings(Section):
     version: Literal["0.1"] = "0.1"
     data_dir: Path
@@ -510,6 +517,7 @@ class Settings(Section):
     notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
     gc: GCSettings = Field(default_factory=GCSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -568,6 +576,8 @@ def dump_settings(settings: Settings) -> str:
     """
     data = settings.model_dump(mode="json", exclude_none=True)  # a None driver would select it
     data["http"]["secret"] = settings.http.secret.get_secret_value()
+    if settings.metrics.secret is not None:
+        data["metrics"]["secret"] = settings.metrics.secret.get_secret_value()
     driver, params = settings.storage_driver()
     for key, value in params.items():
         if isinstance(value, SecretStr):

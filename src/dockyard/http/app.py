@@ -172,7 +172,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/oauth/revoke", oauth_revoke, methods=["POST"]),
             *resource_routes(),
             *pruning_routes(),
-            Route(METRICS_PATH, metrics_endpoint, methods=["GET", "HEAD"]),
+            Route(METRICS_PATH, metrics_endpoint(settings.metrics.secret), methods=["GET", "HEAD"]),
             Route("/healthz", healthz),
             Route("/readyz", healthz),
         ],

@@ -1,15 +1,19 @@
 """``/extensions/v2/metrics`` and the HTTP metrics every request feeds.
 
 The endpoint answers in Prometheus' text format for a caller that may ``get registry/metrics``
-(the ``prometheus-scraper`` cluster role), as OpenShift's registry does; others get 401 (no
-credentials) or 403. With ``PROMETHEUS_MULTIPROC_DIR`` set (``dockyard serve`` sets it) it sums
-the samples of every worker process.
+(the ``prometheus-scraper`` cluster role), or that sends the ``metrics.secret`` setting, as
+OpenShift's registry does; others get 401 (no credentials) or 403. With
+``PROMETHEUS_MULTIPROC_DIR`` set (``dockyard serve`` sets it) it sums the samples of every
+worker process.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,6 +22,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +31,7 @@ from dockyard import __version__
 from dockyard.auth.access import ANONYMOUS, Principal
 from dockyard.auth.rbac import IMAGE_GROUP
 from dockyard.errors import DeniedError, UnauthorizedError
+from dockyard.http.auth.authn import parse_authorization
 from dockyard.observability import metrics
 
 METRICS_PATH = "/extensions/v2/metrics"
@@ -46,7 +52,31 @@ def exposition() -> bytes:
     return generate_latest(REGISTRY)
 
 
-async def metrics_endpoint(request: Request) -> Response:
+def sends_secret(request: Request, secret: SecretStr | None) -> bool:
+    """Whether the request carries the metrics secret as a Basic password (any user name) or
+    a bearer token; compared in constant time, so timing tells nothing of it."""
+    if secret is None:
+        return False
+    credentials = parse_authorization(request.headers.get("authorization", ""))
+    return credentials is not None and hmac.compare_digest(
+        credentials.secret.encode(), secret.get_secret_value().encode()
+    )
+
+
+def metrics_endpoint(
+    secret: SecretStr | None,
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    """The endpoint, open to the holders of ``metrics.secret`` and of ``get registry/metrics``."""
+
+    async def endpoint(request: Request) -> Response:
+        if not sends_secret(request, secret):
+            await _authorize(request)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return endpoint
+
+
+async def _authorize(request: Request) -> None:
     state = request.scope.get("state") or {}
     principal: Principal = state.get("principal") or ANONYMOUS
     policy = request.app.state.services.policy
@@ -59,7 +89,6 @@ async def metrics_endpoint(request: Request) -> Response:
             f'User "{principal.name}" cannot get registry/metrics: bind the prometheus-scraper'
             " cluster role"
         )
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 class HttpMetricsMiddleware:
