@@ -22,6 +22,7 @@ import httpx
 import pytest
 from distribution_helpers import get_manifest
 from images import make_layout
+from proxy_helpers import ForwardProxy
 
 if TYPE_CHECKING:
     from conftest import RegistryFactory, RegistryProcess, Upstream
@@ -318,40 +319,6 @@ def test_a_manifest_missing_from_storage_is_fetched_again_from_the_upstream(
         assert served.status_code == 200, served.text
         assert served.content == layout.top.data
         assert stored.read_bytes() == layout.top.data
-
-
-class ForwardProxy(http.server.ThreadingHTTPServer):
-    """A plain-HTTP forward proxy (absolute request URIs), remembering the paths it carried."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _ForwardHandler)
-        self.carried: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _ForwardHandler(http.server.BaseHTTPRequestHandler):
-    server: ForwardProxy
-
-    def do_GET(self) -> None:
-        self.server.carried.append(httpx.URL(self.path).path)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
-        with httpx.Client(timeout=30, trust_env=False) as client:
-            response = client.get(self.path, headers=headers)
-        self.send_response(response.status_code)
-        for name, value in response.headers.items():
-            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.content)))
-        self.end_headers()
-        self.wfile.write(response.content)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 def test_imports_and_pull_through_use_the_proxy_of_the_environment(

@@ -47,7 +47,7 @@ from dockyard.imports.scheduler import ImportScheduler
 from dockyard.imports.upstreams import Upstreams
 from dockyard.metadata.engine import Database
 from dockyard.metadata.resources import ResourceStore
-from dockyard.operator.reconciler import Reconciler, startup
+from dockyard.operator.reconciler import Reconciler, apply_proxy, startup
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.context import RegistryContext
 from dockyard.registry.images import ImageService
@@ -93,8 +93,9 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database.url)
-        # The Config decides the secret, storage and redirects the worker starts with.
+        # The Config decides the secret, storage, redirects and proxy the worker starts with.
         start = await startup(ResourceStore(db), settings)
+        apply_proxy(start)
         driver = create_driver(start.driver, start.params)
         driver.on_timing = storage_timing
         ctx = RegistryContext(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.config.model import Settings
@@ -79,12 +80,28 @@ class Startup:
     driver: str
     params: dict[str, Any]
     redirect: bool
+    proxy: dict[str, str] = field(default_factory=dict)
+    """Environment variables of the Config's ``proxy``, for every outbound client."""
+
+
+def proxy_environment(proxy: config.Proxy) -> dict[str, str]:
+    """``spec.proxy`` as the variables HTTP clients read, in both spellings (the lowercase one
+    wins where both are set); an empty field leaves the process's own variable in force."""
+    variables = {"HTTP_PROXY": proxy.http, "HTTPS_PROXY": proxy.https, "NO_PROXY": proxy.no_proxy}
+    found = {name: value for name, value in variables.items() if value}
+    return {**found, **{name.lower(): value for name, value in found.items()}}
+
+
+def apply_proxy(start: Startup) -> None:
+    """Put the Config's proxy into this worker's environment, where imports, pull-through and
+    webhook deliveries read it each time they open a client."""
+    os.environ.update(start.proxy)
 
 
 def startup_of(
     spec: ConfigSpec | None, credentials: dict[str, str] | None, settings: Settings
 ) -> Startup:
-    """The Config's ``httpSecret``, storage and ``disableRedirect``, over the process settings;
+    """The Config's ``httpSecret``, storage, ``disableRedirect`` and ``proxy``, over the settings;
     storage the Config can't have yet (its status says why) stays the settings'."""
     driver, params = settings.storage_driver()
     secret = settings.http.secret.get_secret_value()
@@ -93,7 +110,11 @@ def startup_of(
         return Startup(secret, driver, params, redirect)
     driver, params = storage.driver_of(spec, credentials, settings) or (driver, params)
     return Startup(
-        spec.http_secret or secret, driver, params, redirect and not spec.disable_redirect
+        spec.http_secret or secret,
+        driver,
+        params,
+        redirect and not spec.disable_redirect,
+        proxy_environment(spec.proxy),
     )
 
 

@@ -3,7 +3,7 @@ processes on it, and writes its status.
 
 A thread of the supervisor process polls the Config twice a second. ``replicas`` becomes the
 number of workers. When what workers read only at start changes (``httpSecret``, ``storage``
-and its credentials, ``disableRedirect``), they are replaced: one at a time with
+and its credentials, ``disableRedirect``, ``proxy``), they are replaced: one at a time with
 ``rolloutStrategy: RollingUpdate`` (each new worker serves before an old one stops, so no
 request fails), or all at once with ``Recreate``. ``Unmanaged`` leaves the workers as they
 are. The supervisor is the one writer of the status: it knows how many workers are ready and
