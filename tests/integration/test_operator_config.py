@@ -12,6 +12,7 @@ import base64
 import concurrent.futures
 import contextlib
 import os
+import re
 import signal
 import threading
 import time
@@ -52,7 +53,12 @@ def admin(server: RegistryProcess) -> Iterator[httpx.Client]:
         yield client
         # Each test leaves the registry as it found it, applied by every worker.
         before = client.get(CONFIG).json()["metadata"]["generation"]
-        reset = {"managementState": "Managed", "readOnly": False, "requests": None}
+        reset = {
+            "managementState": "Managed",
+            "readOnly": False,
+            "requests": None,
+            "logLevel": "Normal",
+        }
         if patch_config(client, reset).json()["metadata"]["generation"] != before:
             time.sleep(1.5)
 
@@ -233,6 +239,40 @@ def test_unmanaged_leaves_the_running_registry_alone(admin: httpx.Client) -> Non
     eventually(
         lambda: all(admin.post(f"/v2/{repo}/blobs/uploads/").status_code == 405 for _ in range(6))
     )
+
+
+def refusals_logged(server: RegistryProcess, admin: httpx.Client, tries: int = 6) -> bool:
+    """Whether refused requests (manifests that do not exist), spread over the workers by the
+    kernel, each show in the log as the debug line ``request refused`` of their request id."""
+    paths = [f"/v2/{unique_repo('loglevel')}/manifests/missing" for _ in range(tries)]
+    for path in paths:
+        assert admin.get(path).status_code == 404
+    time.sleep(0.3)  # the workers' lines reach the log file
+    log = server.log_text()
+    access = {
+        found.group(2): found.group(1)
+        for found in re.finditer(r"request\.id=(\S+) .*http\.request\.uri=(\S+)", log)
+    }
+    refused = set(re.findall(r'msg="request refused" request\.id=(\S+)', log))
+    return all(access.get(path) in refused for path in paths)
+
+
+def test_log_level_changes_what_every_worker_logs(
+    server: RegistryProcess, admin: httpx.Client
+) -> None:
+    """``logLevel`` Debug, Trace and TraceAll log at debug on every worker without a restart;
+    Normal is the settings' ``log.level`` (info) again."""
+
+    def applied(level: str, before: int) -> bool:
+        """Both workers logged that they applied the level."""
+        return server.log_text().count(f"logLevel={level}") >= before + 2
+
+    assert not refusals_logged(server, admin, 2)
+    for level in ("Debug", "Trace", "TraceAll", "Normal"):
+        before = server.log_text().count(f"logLevel={level}")
+        assert patch_config(admin, {"logLevel": level}).status_code == 200
+        eventually(lambda level=level, before=before: applied(level, before))
+        assert refusals_logged(server, admin) is (level != "Normal"), level
 
 
 def test_status_says_what_storage_lacks(admin: httpx.Client) -> None:

@@ -15,6 +15,16 @@ logger = logging.getLogger(__name__)
 
 
 def registry_error_response(exc: RegistryError, head: bool = False) -> Response:
+    """The error JSON; logged at debug (``logLevel: Debug``), where someone is looking for why
+    a client was refused."""
+    logger.debug(
+        "request refused",
+        extra={
+            "err.code": exc.code.value,
+            "http.response.status": exc.status,
+            "err.message": exc.message,
+        },
+    )
     body = b"" if head else json.dumps(exc.to_json(), separators=(",", ":")).encode()
     response = Response(body, status_code=exc.status, media_type="application/json")
     if head:
