@@ -1,5 +1,6 @@
 """The Config's routes: HTTPS with each hostname's certificate chosen by SNI, checked by real
-TLS clients (Python's ssl, httpx, podman with ``--cert-dir``) against a CA made here."""
+TLS clients (Python's ssl, httpx, podman with ``--cert-dir``) against a CA made here; the
+default route with the certificate the operator makes, and image streams' public repository."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from test_import_pullthrough import new_project
 from test_operator_config import condition, eventually, patch_config
 
 if TYPE_CHECKING:
@@ -171,6 +173,59 @@ def test_routes_serve_each_hostname_with_its_certificate(
         f"localhost:{tls_port}",
     )
     assert refused.returncode != 0  # without the CA the certificate is not trusted
+
+
+def test_default_route_is_served_and_named_on_image_streams(
+    registry_factory: RegistryFactory,
+) -> None:
+    tls_port = free_port()
+    env = {
+        "REGISTRY_HTTP_TLSADDR": f"127.0.0.1:{tls_port}",
+        "REGISTRY_HTTP_INGRESSDOMAIN": "apps.cluster.example.test",
+    }
+    server = registry_factory(env=env, workers=1)
+    host = "default-route-openshift-image-registry.apps.cluster.example.test"
+    with server.client(timeout=60) as client:
+        project = new_project(client)
+        streams = f"/apis/image.openshift.io/v1/namespaces/{project}/imagestreams"
+        created = client.post(streams, json={"metadata": {"name": "app"}})
+        assert created.status_code == 201, created.text
+        assert "publicDockerImageRepository" not in created.json()["status"]
+
+        assert patch_config(client, {"defaultRoute": True}).status_code == 200
+        secret = eventually(
+            lambda: client.get(f"{SECRETS}/image-registry-default-route-tls").json().get("data"),
+            15,
+        )
+        public = eventually(
+            lambda: client.get(f"{streams}/app").json()["status"].get("publicDockerImageRepository")
+        )
+        assert public == f"{host}:{tls_port}/{project}/app"
+        assert condition(client, "Degraded").get("status") == "False"
+
+    ca = base64.b64decode(secret["ca.crt"]).decode()
+    context = ssl.create_default_context(cadata=ca)
+    with (
+        socket.create_connection(("127.0.0.1", tls_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        subject = dict(item[0] for item in tls.getpeercert()["subject"])
+        assert subject["commonName"] == host
+    with httpx.Client(verify=context, timeout=30) as https:
+        response = https.get(
+            f"https://127.0.0.1:{tls_port}/v2/",
+            auth=server.auth,
+            extensions={"sni_hostname": host},
+        )
+        assert response.status_code == 200, response.text
+
+    with server.client(timeout=60) as client:
+        assert patch_config(client, {"defaultRoute": False}).status_code == 200
+        eventually(
+            lambda: (
+                "publicDockerImageRepository" not in client.get(f"{streams}/app").json()["status"]
+            )
+        )
 
 
 class ContainersEnvironment:

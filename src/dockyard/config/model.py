@@ -264,6 +264,8 @@ STORAGE_DRIVERS = tuple(
 """Every storage key that is not reserved names a driver, so adding a driver is adding a field."""
 
 
+DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
 TLS_RELAY_PORT_ENV = "DOCKYARD_TLS_RELAY_PORT"
 """Set by ``dockyard serve`` for its workers: the loopback port that the supervisor relays
 HTTPS route traffic to, once TLS has ended; requests on it are https."""
@@ -276,12 +278,22 @@ class HttpSettings(Section):
     host: str | None = None
     tlsaddr: str | None = None
     """Where the cluster Config's ``routes`` are served over HTTPS (unset: they are not)."""
+    ingressdomain: str = "apps.dockyard.test"
+    """The domain of the Config's default route, as OpenShift's cluster ingress domain:
+    ``default-route-openshift-image-registry.<ingressdomain>``."""
 
     @field_validator("addr", "tlsaddr")
     @classmethod
     def _addr(cls, value: str | None) -> str | None:
         if value is not None:
             _split_addr(value)
+        return value
+
+    @field_validator("ingressdomain")
+    @classmethod
+    def _ingressdomain(cls, value: str) -> str:
+        if not DNS_NAME.fullmatch(value):
+            raise ValueError("must be a DNS name such as apps.example.com")
         return value
 
     @field_validator("secret")

@@ -110,7 +110,10 @@ def create_app(settings: Settings) -> Starlette:
         authorizer = RegistryAuthorizer(db, policy)
         bearer = BearerTokens(db)
         await bearer.start()
-        imagestreams = ImageStreamService(db, registry_host(settings))
+        reconciler = Reconciler(ResourceStore(db), settings)
+        imagestreams = ImageStreamService(
+            db, registry_host(settings), lambda: reconciler.state.public_host
+        )
         upstreams = Upstreams.from_store(ResourceStore(db))
         importer = Importer(db, ctx.storage, upstreams, imagestreams, settings.imports.maxtags)
         app.state.services = AppServices(
@@ -148,7 +151,6 @@ def create_app(settings: Settings) -> Starlette:
         scheduler = ImportScheduler(db, importer, settings.imports.scheduledinterval)
         await scheduler.start()
         record_build_info()
-        reconciler = Reconciler(app.state.services.resources, settings)
         await reconciler.start()
         app.state.reconciler = reconciler
         pruning = start_pruning(app, db, ctx.storage, settings)

@@ -8,6 +8,7 @@ as a new tag event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,9 +81,14 @@ def split_image_name(value: str) -> tuple[str, str]:
 
 
 class ImageStreamService:
-    def __init__(self, db: Database, registry_host: str) -> None:
+    def __init__(
+        self, db: Database, registry_host: str, public_host: Callable[[], str] = lambda: ""
+    ) -> None:
         self.db = db
         self.registry_host = registry_host
+        self.public_host = public_host
+        """The host of the route clients outside pull from, as the Config says now; empty:
+        none, and streams show no ``publicDockerImageRepository``."""
 
     # rendering
 
@@ -106,6 +112,7 @@ class ImageStreamService:
         current = await rows.current_tags(conn, row.id)
         history = await rows.history(conn, row.id)
         imports = await importstatus.of_stream(conn, namespace, name)
+        public = self.public_host()
         status_tags = []
         spec = row.spec or {}
         failing = {t["name"] for t in spec.get("tags", [])} & {
@@ -142,6 +149,7 @@ class ImageStreamService:
             },
             "status": {
                 "dockerImageRepository": f"{self.registry_host}/{row.name}",
+                **_if("publicDockerImageRepository", public and f"{public}/{row.name}"),
                 "tags": status_tags,
             },
         }

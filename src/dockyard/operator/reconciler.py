@@ -2,9 +2,9 @@
 
 Every worker polls the Config's resourceVersion (one indexed read, twice a second), so a change
 made through any worker or replica applies everywhere within a second, without a restart: the
-management state, ``readOnly``, the request limits and the log level are swapped in as one
-``RegistryState`` that the middleware reads per request. Status is written by the supervisor
-(``operator.supervision``), which knows the workers.
+management state, ``readOnly``, the request limits, the log level and the routes' public host
+are swapped in as one ``RegistryState`` that the middleware reads per request. Status is
+written by the supervisor (``operator.supervision``), which knows the workers.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dockyard.config.model import Settings
 from dockyard.errors import StatusError
 from dockyard.metadata.resources import SECRET, ResourceStore
 from dockyard.observability import metrics
-from dockyard.operator import config, storage
+from dockyard.operator import config, routes, storage
 from dockyard.operator.config import CONFIG, CREDENTIALS_SECRET, NAME, SYSTEM_NAMESPACE, ConfigSpec
 from dockyard.operator.limits import Limit, RequestLimiter
 
@@ -41,6 +41,8 @@ class RegistryState:
     read: Limit = NO_LIMIT
     write: Limit = NO_LIMIT
     log_level: str = "Normal"
+    public_host: str = ""
+    """Where clients outside pull from (a route's host), for image streams; empty: nowhere."""
 
     @property
     def removed(self) -> bool:
@@ -53,13 +55,14 @@ def _limit(limits: config.Limits) -> Limit:
     )
 
 
-def state_of(spec: ConfigSpec) -> RegistryState:
+def state_of(spec: ConfigSpec, public_host: str = "") -> RegistryState:
     return RegistryState(
         management_state=spec.management_state,
         read_only=spec.read_only,
         read=_limit(spec.requests.read),
         write=_limit(spec.requests.write),
         log_level=spec.log_level,
+        public_host=public_host,
     )
 
 
@@ -180,7 +183,7 @@ class Reconciler:
         """Swap in the spec's state; Unmanaged leaves what runs as it is."""
         if spec.management_state == "Unmanaged" and self._applied:
             return
-        new = state_of(spec)
+        new = state_of(spec, routes.public_host(spec, self.settings))
         if new.read != self.state.read:
             self.read_limiter = RequestLimiter(new.read)
         if new.write != self.state.write:

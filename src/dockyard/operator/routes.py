@@ -6,6 +6,12 @@ listener, so every worker serves every route and a roll drops no TLS connection 
 did not. A route's secret is a ``kubernetes.io/tls`` secret of ``openshift-image-registry``
 (``tls.crt``, ``tls.key``, PEM, base64 in ``data``), as OpenShift's routes take them. A client
 that names no known hostname gets the first route's certificate.
+
+``defaultRoute: true`` adds the route OpenShift's operator makes,
+``default-route-openshift-image-registry.<http.ingressdomain>``, served with the secret
+``image-registry-default-route-tls``: made with a certificate of the operator's own CA (its
+``ca.crt``) when there is none, replaced by the administrator's at will. Image streams show the
+default route (else the first route) as ``status.publicDockerImageRepository``.
 """
 
 from __future__ import annotations
@@ -20,10 +26,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.config.model import Settings
+from dockyard.errors import StatusError
 from dockyard.metadata.resources import SECRET, ResourceStore
-from dockyard.operator.config import SYSTEM_NAMESPACE, ConfigSpec
+from dockyard.operator.certificates import serving_certificate
+from dockyard.operator.config import SYSTEM_NAMESPACE, ConfigSpec, Route
 
 RELAY_CHUNK = 1 << 16
+DEFAULT_ROUTE = "default-route"
+DEFAULT_ROUTE_SECRET = "image-registry-default-route-tls"
+HTTPS_PORT = 443
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +59,57 @@ def _context(certificate: bytes, key: bytes) -> ssl.SSLContext:
     return context
 
 
-async def load(store: ResourceStore, spec: ConfigSpec) -> tuple[list[RouteCertificate], list[str]]:
+def default_route_host(settings: Settings) -> str:
+    """The default route's hostname, derived as OpenShift's operator derives it."""
+    return f"default-route-{SYSTEM_NAMESPACE}.{settings.http.ingressdomain}"
+
+
+def served(spec: ConfigSpec, settings: Settings) -> list[Route]:
+    """``spec.routes``, after the default route when ``defaultRoute`` is set."""
+    default = Route(
+        name=DEFAULT_ROUTE, hostname=default_route_host(settings), secret_name=DEFAULT_ROUTE_SECRET
+    )
+    return [default, *spec.routes] if spec.default_route else list(spec.routes)
+
+
+def public_host(spec: ConfigSpec, settings: Settings) -> str:
+    """Where clients outside pull from: the default route's host (else the first route's),
+    with the HTTPS port unless it is 443; empty when no route is served."""
+    listen = settings.http.tls_bind_address()
+    hosts = [route.hostname for route in served(spec, settings) if route.hostname]
+    if listen is None or not hosts:
+        return ""
+    return hosts[0] if listen[1] == HTTPS_PORT else f"{hosts[0]}:{listen[1]}"
+
+
+async def ensure_default_certificate(store: ResourceStore, hostname: str) -> None:
+    """The default route's secret, made with a new certificate unless there is one."""
+    if await store.find(SECRET, SYSTEM_NAMESPACE, DEFAULT_ROUTE_SECRET) is not None:
+        return
+    made = serving_certificate(hostname)
+    data = {"tls.crt": made.certificate, "tls.key": made.key, "ca.crt": made.ca}
+    body = {
+        "type": "kubernetes.io/tls",
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
+    }
+    try:
+        await store.create(SECRET, SYSTEM_NAMESPACE, DEFAULT_ROUTE_SECRET, body)
+    except StatusError as exc:
+        if exc.code != 409:  # 409: another supervisor made it first
+            raise
+        return
+    logger.info("made a certificate for the default route", extra={"hostname": hostname})
+
+
+async def load(
+    store: ResourceStore, spec: ConfigSpec, settings: Settings
+) -> tuple[list[RouteCertificate], list[str]]:
     """Each route's certificate, and what keeps the others from being served."""
     found: list[RouteCertificate] = []
     problems: list[str] = []
-    for route in spec.routes:
+    if spec.default_route:
+        await ensure_default_certificate(store, default_route_host(settings))
+    for route in served(spec, settings):
         where = f'route "{route.name}"'
         if not route.hostname or not route.secret_name:
             problems.append(f"{where} needs hostname and secretName")

@@ -213,13 +213,15 @@ class Operator:
 
     async def _load_routes(self, store: ResourceStore, spec: ConfigSpec) -> None:
         """The routes' certificates (again: a secret may have come or changed)."""
-        if not spec.routes:
+        if not spec.routes and not spec.default_route:
             self._route_problems = []
             return
         if self.routes is None:
             self._route_problems = ["routes are served only with http.tlsaddr set"]
             return
-        self.routes.certificates, self._route_problems = await routes.load(store, spec)
+        self.routes.certificates, self._route_problems = await routes.load(
+            store, spec, self.settings
+        )
 
     def _converge(self, spec: ConfigSpec, key: str) -> None:
         if self.workers.count() != spec.replicas:
