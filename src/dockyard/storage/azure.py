@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -32,32 +30,36 @@ from azure.storage.blob import (
 )
 
 from dockyard.config.model import AzureParams
+from dockyard.storage.cloud import (
+    REDIRECT_SECONDS,
+    Parked,
+    PartedWriter,
+    PooledDriver,
+    children,
+    empty,
+)
 from dockyard.storage.driver import (
     FileInfo,
     FileWriter,
     InvalidOffsetError,
     PathNotFoundError,
-    StorageDriver,
     StorageError,
 )
 
 T = TypeVar("T")
 
 CHUNK_SIZE = 1 << 20
-MAX_THREADS = 64
-REDIRECT_SECONDS = 20 * 60
 COPY_POLL_SECONDS = 0.1
 WHOLE_GET_SIZE = 64 << 20
 COPY_TIMEOUT_SECONDS = 3600
 
 
-class AzureDriver(StorageDriver):
+class AzureDriver(PooledDriver):
     name = "azure"
 
     def __init__(self, params: AzureParams) -> None:
+        super().__init__(params.rootdirectory)
         self.params = params
-        self._prefix = f"{params.rootdirectory}/" if params.rootdirectory else ""
-        self._pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dockyard-azure")
         url = params.serviceurl or f"https://{params.accountname}.blob.{params.realm}"
         credential = {
             "account_name": params.accountname,
@@ -78,8 +80,6 @@ class AzureDriver(StorageDriver):
             url, credential=credential, max_single_get_size=WHOLE_GET_SIZE, retry_policy=_retry()
         )
         self._whole: ContainerClient = whole.get_container_client(params.container)
-        self._container_ready = False
-        self._container_lock = asyncio.Lock()
 
     async def get_content(self, path: str) -> bytes:
         blob = self._whole.get_blob_client(self._key(path))
@@ -102,7 +102,7 @@ class AzureDriver(StorageDriver):
             size = (await self._call(path, blob.get_blob_properties)).size
             if offset != size:
                 raise InvalidOffsetError(path, f"offset {offset} outside the file") from None
-            return _empty()
+            return empty()
         return self._chunks(downloader.chunks())
 
     async def writer(self, path: str, append: bool = False) -> FileWriter:
@@ -112,7 +112,7 @@ class AzureDriver(StorageDriver):
         else:
             await self._call(path, blob.create_append_blob)
             size = 0
-        return _Writer(self, path, size)
+        return _Writer(self, path, Parked(size=size))
 
     async def stat(self, path: str) -> FileInfo:
         try:
@@ -129,17 +129,13 @@ class AzureDriver(StorageDriver):
         return FileInfo(path, 0, _time(first), is_dir=True)
 
     async def list(self, path: str) -> list[str]:
-        prefix = self._prefix if path == "/" else self._key(path) + "/"
+        prefix = self._children_prefix(path)
         items = iter(self._container.walk_blobs(name_starts_with=prefix, delimiter="/"))
-        names: set[str] = set()
+        names: list[str] = []
         while (item := await self._call(path, next, items, None)) is not None:
             name = item.name[len(prefix) :]
-            names.add(name.rstrip("/") if isinstance(item, BlobPrefix) else name)
-        names.discard("")
-        if not names and path != "/":
-            raise PathNotFoundError(path)
-        base = "" if path == "/" else path
-        return [f"{base}/{name}" for name in sorted(names)]
+            names.append(name.rstrip("/") if isinstance(item, BlobPrefix) else name)
+        return children(path, names)
 
     async def move(self, source: str, dest: str) -> None:
         """A server-side copy, then the source goes; large copies finish asynchronously."""
@@ -191,32 +187,18 @@ class AzureDriver(StorageDriver):
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _key(self, path: str) -> str:
-        return self._prefix + path[1:]
-
     def _blob(self, path: str) -> Any:
         return self._container.get_blob_client(self._key(path))
 
-    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(call, *args, **kwargs))
-
     async def _call(self, path: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """One SDK call; a missing blob becomes ``PathNotFoundError``."""
-        await self._ensure_container()
+        await self._ensure_ready()
         try:
             return await self._run(call, *args, **kwargs)
         except ResourceNotFoundError:
             raise PathNotFoundError(path) from None
 
-    async def _ensure_container(self) -> None:
-        if not self._container_ready:
-            async with self._container_lock:
-                if not self._container_ready:
-                    await self._create_container()
-                    self._container_ready = True
-
-    async def _create_container(self) -> None:
+    async def _prepare(self) -> None:
         """Create the container when it is absent; credentials that may not create one (a
         SAS scoped to the container) get to use it all the same."""
         try:
@@ -233,62 +215,37 @@ class AzureDriver(StorageDriver):
                 yield chunk
 
 
-class _Writer(FileWriter):
-    """Appends blocks of ``chunksize``; ``close`` and ``commit`` append what is left."""
+class _Writer(PartedWriter):
+    """Appends blocks of ``chunksize``; the append blob is the whole state, so ``close`` and
+    ``commit`` append what is left and nothing is parked."""
 
-    def __init__(self, driver: AzureDriver, path: str, size: int) -> None:
+    def __init__(self, driver: AzureDriver, path: str, parked: Parked) -> None:
+        super().__init__(path, driver.params.chunksize, parked)
         self._driver = driver
-        self._path = path
-        self._flushed = size
-        self._buffer = bytearray()
-        self._done: str | None = None
 
-    @property
-    def size(self) -> int:
-        return self._flushed + len(self._buffer)
-
-    async def write(self, data: bytes | memoryview) -> int:
-        self._check_open()
-        self._buffer += data
-        chunk = self._driver.params.chunksize
-        while len(self._buffer) >= chunk:
-            await self._append(bytes(self._buffer[:chunk]))
-            del self._buffer[:chunk]
-        return len(data)
-
-    async def close(self) -> None:
-        if self._done is None:
-            await self._flush()
-            self._done = "closed"
-
-    async def commit(self) -> None:
-        self._check_open()
-        await self._flush()
-        self._done = "committed"
-
-    async def cancel(self) -> None:
-        self._check_open()
-        self._done = "cancelled"
-        blob = self._driver._blob(self._path)
-        with contextlib.suppress(PathNotFoundError):
-            await self._driver._call(self._path, blob.delete_blob)
-
-    async def _flush(self) -> None:
-        if self._buffer:
-            await self._append(bytes(self._buffer))
-            self._buffer.clear()
-
-    async def _append(self, data: bytes) -> None:
+    async def _send(self, number: int, data: bytes) -> None:
         # The offset condition makes a retried append that already landed fail, not repeat.
-        blob = self._driver._blob(self._path)
+        blob = self._driver._blob(self.path)
         await self._driver._call(
-            self._path, blob.append_block, data, appendpos_condition=self._flushed
+            self.path, blob.append_block, data, appendpos_condition=self.parts_size
         )
-        self._flushed += len(data)
 
-    def _check_open(self) -> None:
-        if self._done is not None:
-            raise StorageError(self._path, f"writer already {self._done}")
+    async def _park(self) -> None:
+        await self.flush()
+
+    async def _put_whole(self, content: bytes) -> None:
+        await self.flush()
+
+    async def _assemble(self) -> None:
+        """The blocks were appended in order: the blob is the file already."""
+
+    async def _forget(self) -> None:
+        """Nothing is parked."""
+
+    async def _discard(self) -> None:
+        blob = self._driver._blob(self.path)
+        with contextlib.suppress(PathNotFoundError):
+            await self._driver._call(self.path, blob.delete_blob)
 
 
 def _retry() -> ExponentialRetry:
@@ -302,9 +259,3 @@ def _retry() -> ExponentialRetry:
 def _time(properties: Any) -> float:
     modified = getattr(properties, "last_modified", None)
     return modified.timestamp() if modified is not None else time.time()
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    nothing: tuple[bytes, ...] = ()
-    for chunk in nothing:
-        yield chunk

@@ -12,13 +12,10 @@ and removes them. ``@`` is never part of a driver path, so these objects cannot 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -29,22 +26,26 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from dockyard.config.model import GCSParams
+from dockyard.storage.cloud import (
+    REDIRECT_SECONDS,
+    WRITER_SUFFIX,
+    Parked,
+    PartedWriter,
+    PooledDriver,
+    children,
+)
 from dockyard.storage.driver import (
     FileInfo,
     FileWriter,
     InvalidOffsetError,
     PathNotFoundError,
-    StorageDriver,
     StorageError,
 )
 
 T = TypeVar("T")
 
 RANGE_SIZE = 4 << 20
-MAX_THREADS = 64
-REDIRECT_SECONDS = 20 * 60
 COMPOSE_LIMIT = 32
-WRITER_SUFFIX = "@writer"
 PART_INFIX = "@part-"
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 RETRY = DEFAULT_RETRY.with_timeout(30.0)
@@ -52,17 +53,14 @@ RETRY = DEFAULT_RETRY.with_timeout(30.0)
 content again (the library retries only conditional uploads by default)."""
 
 
-class GCSDriver(StorageDriver):
+class GCSDriver(PooledDriver):
     name = "gcs"
 
     def __init__(self, params: GCSParams) -> None:
+        super().__init__(params.rootdirectory)
         self.params = params
-        self._prefix = f"{params.rootdirectory}/" if params.rootdirectory else ""
-        self._pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dockyard-gcs")
         self._client = _client(params)
         self._bucket = self._client.bucket(params.bucket)
-        self._bucket_ready = False
-        self._bucket_lock = asyncio.Lock()
 
     async def get_content(self, path: str) -> bytes:
         content: bytes = await self._call(path, self._blob(self._key(path)).download_as_bytes)
@@ -86,21 +84,19 @@ class GCSDriver(StorageDriver):
         key = self._key(path)
         if not append:
             await self._delete_state(path, key)
-            return _Writer(self, path, key, parts=0, parts_size=0, buffer=bytearray())
+            return _Writer(self, path, key, Parked())
         tail = await self._call(path, self._bucket.get_blob, key + WRITER_SUFFIX)
         if tail is not None:
             content = await self._call(path, tail.download_as_bytes)
-            meta = tail.metadata or {}
-            parts, size = int(meta.get("parts", "0")), int(meta.get("size", "0"))
-            return _Writer(self, path, key, parts, size - len(content), bytearray(content))
+            return _Writer(self, path, key, Parked.from_metadata(tail.metadata or {}, content))
         blob = await self._call(path, self._bucket.get_blob, key)
         if blob is None:
             raise PathNotFoundError(path)
         if blob.size < self.params.chunksize:
             content = await self._call(path, blob.download_as_bytes)
-            return _Writer(self, path, key, 0, 0, bytearray(content))
+            return _Writer(self, path, key, Parked(size=len(content), tail=content))
         await self._call(path, self._bucket.copy_blob, blob, self._bucket, _part(key, 1))
-        return _Writer(self, path, key, parts=1, parts_size=blob.size, buffer=bytearray())
+        return _Writer(self, path, key, Parked(parts=1, size=blob.size))
 
     async def stat(self, path: str) -> FileInfo:
         key = self._key(path)
@@ -109,7 +105,7 @@ class GCSDriver(StorageDriver):
             return FileInfo(path, blob.size, _time(blob), is_dir=False)
         tail = await self._call(path, self._bucket.get_blob, key + WRITER_SUFFIX)
         if tail is not None:
-            size = int((tail.metadata or {}).get("size", "0"))
+            size = Parked.from_metadata(tail.metadata or {}).size
             return FileInfo(path, size, _time(tail), is_dir=False)
         below = await self._names(path, key + "/", limit=1)
         if not below:
@@ -117,24 +113,14 @@ class GCSDriver(StorageDriver):
         return FileInfo(path, 0, _time(below[0]), is_dir=True)
 
     async def list(self, path: str) -> list[str]:
-        prefix = self._prefix if path == "/" else self._key(path) + "/"
+        prefix = self._children_prefix(path)
 
-        def children() -> set[str]:
+        def names() -> list[str]:
             listed = self._client.list_blobs(self._bucket, prefix=prefix, delimiter="/")
-            names = {blob.name[len(prefix) :] for blob in listed}
-            names |= {name[len(prefix) :].rstrip("/") for name in listed.prefixes}
-            return names
+            found = [blob.name[len(prefix) :] for blob in listed]
+            return found + [name[len(prefix) :].rstrip("/") for name in listed.prefixes]
 
-        names = set()
-        for name in await self._call(path, children):
-            if WRITER_SUFFIX in name:
-                names.add(name.removesuffix(WRITER_SUFFIX))
-            elif "@" not in name and name:
-                names.add(name)
-        if not names and path != "/":
-            raise PathNotFoundError(path)
-        base = "" if path == "/" else path
-        return [f"{base}/{name}" for name in sorted(names)]
+        return children(path, await self._call(path, names))
 
     async def move(self, source: str, dest: str) -> None:
         source_key, dest_key = self._key(source), self._key(dest)
@@ -170,19 +156,12 @@ class GCSDriver(StorageDriver):
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _key(self, path: str) -> str:
-        return self._prefix + path[1:]
-
     def _blob(self, key: str) -> Any:
         return self._bucket.blob(key)
 
-    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(call, *args, **kwargs))
-
     async def _call(self, path: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """One client call; a missing object becomes ``PathNotFoundError``."""
-        await self._ensure_bucket()
+        await self._ensure_ready()
         try:
             return await self._run(call, *args, **kwargs)
         except NotFound:
@@ -203,14 +182,7 @@ class GCSDriver(StorageDriver):
         """Remove an earlier writer's parts and state."""
         await self._delete_all(path, [blob.name for blob in await self._names(path, key + "@")])
 
-    async def _ensure_bucket(self) -> None:
-        if not self._bucket_ready:
-            async with self._bucket_lock:
-                if not self._bucket_ready:
-                    await self._create_bucket()
-                    self._bucket_ready = True
-
-    async def _create_bucket(self) -> None:
+    async def _prepare(self) -> None:
         """Create the bucket when it is absent; credentials that may not look at the bucket
         itself get to use it all the same."""
         with contextlib.suppress(Forbidden):
@@ -237,76 +209,38 @@ class GCSDriver(StorageDriver):
             yield chunk
 
 
-class _Writer(FileWriter):
-    def __init__(
-        self,
-        driver: GCSDriver,
-        path: str,
-        key: str,
-        parts: int,
-        parts_size: int,
-        buffer: bytearray,
-    ) -> None:
+class _Writer(PartedWriter):
+    """Parts are objects ``<key>@part-N``, composed into the object on commit."""
+
+    def __init__(self, driver: GCSDriver, path: str, key: str, parked: Parked) -> None:
+        super().__init__(path, driver.params.chunksize, parked)
         self._driver = driver
-        self._path = path
         self._key = key
-        self._parts = parts
-        self._parts_size = parts_size
-        self._buffer = buffer
-        self._done: str | None = None
 
-    @property
-    def size(self) -> int:
-        return self._parts_size + len(self._buffer)
+    async def _send(self, number: int, data: bytes) -> None:
+        blob = self._driver._blob(_part(self._key, number))
+        await self._driver._call(self.path, blob.upload_from_string, data, retry=RETRY)
 
-    async def write(self, data: bytes | memoryview) -> int:
-        self._check_open()
-        self._buffer += data
-        chunk = self._driver.params.chunksize
-        while len(self._buffer) >= chunk:
-            await self._send_part(bytes(self._buffer[:chunk]))
-            del self._buffer[:chunk]
-        return len(data)
-
-    async def close(self) -> None:
-        if self._done is not None:
-            return
+    async def _park(self) -> None:
+        parked = self.parked()
         tail = self._driver._blob(self._key + WRITER_SUFFIX)
-        tail.metadata = {"parts": str(self._parts), "size": str(self.size)}
+        tail.metadata = parked.metadata()
+        await self._driver._call(self.path, tail.upload_from_string, parked.tail, retry=RETRY)
+
+    async def _put_whole(self, content: bytes) -> None:
+        blob = self._driver._blob(self._key)
         await self._driver._call(
-            self._path, tail.upload_from_string, bytes(self._buffer), retry=RETRY
+            self.path, blob.upload_from_string, content, "application/octet-stream", retry=RETRY
         )
-        self._done = "closed"
 
-    async def commit(self) -> None:
-        self._check_open()
-        driver = self._driver
-        if self._parts == 0:
-            await driver._call(
-                self._path,
-                driver._blob(self._key).upload_from_string,
-                bytes(self._buffer),
-                "application/octet-stream",
-                retry=RETRY,
-            )
-        else:
-            if self._buffer:
-                await self._send_part(bytes(self._buffer))
-                self._buffer.clear()
-            await self._compose([_part(self._key, n) for n in range(1, self._parts + 1)])
-        self._done = "committed"
-        await driver._delete_state(self._path, self._key)
+    async def _assemble(self) -> None:
+        await self._compose([_part(self._key, n) for n in range(1, self.parts + 1)])
 
-    async def cancel(self) -> None:
-        self._check_open()
-        self._done = "cancelled"
-        await self._driver._delete_state(self._path, self._key)
+    async def _forget(self) -> None:
+        await self._driver._delete_state(self.path, self._key)
 
-    async def _send_part(self, data: bytes) -> None:
-        blob = self._driver._blob(_part(self._key, self._parts + 1))
-        await self._driver._call(self._path, blob.upload_from_string, data, retry=RETRY)
-        self._parts += 1
-        self._parts_size += len(data)
+    async def _discard(self) -> None:
+        await self._driver._delete_state(self.path, self._key)
 
     async def _compose(self, names: Sequence[str]) -> None:
         """Compose ``names`` into the object, through intermediates while there are too many."""
@@ -326,11 +260,7 @@ class _Writer(FileWriter):
         sources = [driver._blob(name) for name in names]
         destination = driver._blob(target)
         destination.content_type = "application/octet-stream"
-        await driver._call(self._path, destination.compose, sources)
-
-    def _check_open(self) -> None:
-        if self._done is not None:
-            raise StorageError(self._path, f"writer already {self._done}")
+        await driver._call(self.path, destination.compose, sources)
 
 
 def _client(params: GCSParams) -> storage.Client:

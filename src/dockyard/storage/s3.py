@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import boto3
@@ -33,21 +31,25 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from dockyard.config.model import CloudFrontParams, S3Params, parse_duration
+from dockyard.storage.cloud import (
+    MAX_THREADS,
+    REDIRECT_SECONDS,
+    WRITER_SUFFIX,
+    Parked,
+    PartedWriter,
+    PooledDriver,
+    children,
+    empty,
+)
 from dockyard.storage.driver import (
     FileInfo,
     FileWriter,
     InvalidOffsetError,
     PathNotFoundError,
-    StorageDriver,
     StorageError,
 )
 
-T = TypeVar("T")
-
 CHUNK_SIZE = 1 << 20
-WRITER_SUFFIX = "@writer"
-MAX_THREADS = 64
-REDIRECT_SECONDS = 20 * 60
 READ_RETRIES = 3
 MAX_ATTEMPTS = 4
 """Tries of one request; botocore backs off exponentially (up to about 7 s in all)."""
@@ -63,17 +65,14 @@ _STREAM_ERRORS = (
 )
 
 
-class S3Driver(StorageDriver):
+class S3Driver(PooledDriver):
     name = "s3"
 
     def __init__(self, params: S3Params) -> None:
+        super().__init__(params.rootdirectory)
         self.params = params
         self.bucket = params.bucket
-        self._prefix = f"{params.rootdirectory}/" if params.rootdirectory else ""
-        self._pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dockyard-s3")
         self._client = _client(params)
-        self._bucket_ready = False
-        self._bucket_lock = asyncio.Lock()
         self._extra: dict[str, str] = {}
         if params.encrypt or params.keyid:
             self._extra["ServerSideEncryption"] = "aws:kms" if params.keyid else "AES256"
@@ -103,27 +102,20 @@ class S3Driver(StorageDriver):
             size = (await self._s3(path, "head_object", Key=key))["ContentLength"]
             if offset != size:
                 raise InvalidOffsetError(path, f"offset {offset} outside the file") from None
-            return _empty()
+            return empty()
         return self._chunks(path, key, response, offset)
 
     async def writer(self, path: str, append: bool = False) -> FileWriter:
         key = self._key(path)
         if not append:
             await self._abandon(path, key)
-            return _Writer(self, path, key, _Upload())
+            return _Writer(self, path, key, Parked())
         try:
             response = await self._s3(path, "get_object", Key=key + WRITER_SUFFIX)
         except PathNotFoundError:
             return _Writer(self, path, key, await self._reopen(path, key))
-        meta = response["Metadata"]
         tail = await self._run(response["Body"].read)
-        upload = _Upload(
-            upload_id=meta.get("upload") or None,
-            parts=int(meta.get("parts", "0")),
-            parts_size=int(meta.get("size", "0")) - len(tail),
-            buffer=bytearray(tail),
-        )
-        return _Writer(self, path, key, upload)
+        return _Writer(self, path, key, Parked.from_metadata(response["Metadata"], tail))
 
     async def stat(self, path: str) -> FileInfo:
         key = self._key(path)
@@ -134,7 +126,7 @@ class S3Driver(StorageDriver):
             pass
         try:
             head = await self._s3(path, "head_object", Key=key + WRITER_SUFFIX)
-            size = int(head["Metadata"].get("size", "0"))
+            size = Parked.from_metadata(head["Metadata"]).size
             return FileInfo(path, size, _time(head), is_dir=False)
         except PathNotFoundError:
             pass
@@ -144,22 +136,17 @@ class S3Driver(StorageDriver):
         return FileInfo(path, 0, _time(listed["Contents"][0]), is_dir=True)
 
     async def list(self, path: str) -> list[str]:
-        prefix = self._prefix if path == "/" else self._key(path) + "/"
-        names: set[str] = set()
+        prefix = self._children_prefix(path)
+        names: list[str] = []
         async for page in self._pages(path, "list_objects_v2", Prefix=prefix, Delimiter="/"):
             for common in page.get("CommonPrefixes", []):
-                names.add(common["Prefix"][len(prefix) :].rstrip("/"))
-            for item in page.get("Contents", []):
-                names.add(item["Key"][len(prefix) :].removesuffix(WRITER_SUFFIX))
-        names.discard("")
-        if not names and path != "/":
-            raise PathNotFoundError(path)
-        base = "" if path == "/" else path
-        return [f"{base}/{name}" for name in sorted(names)]
+                names.append(common["Prefix"][len(prefix) :].rstrip("/"))
+            names.extend(item["Key"][len(prefix) :] for item in page.get("Contents", []))
+        return children(path, names)
 
     async def walk(self, path: str) -> AsyncIterator[FileInfo]:
         """One recursive listing: keys come sorted, so a directory's keys are contiguous."""
-        prefix = self._prefix if path == "/" else self._key(path) + "/"
+        prefix = self._children_prefix(path)
         base = "" if path == "/" else path
         seen_dirs: list[str] = []
         found = False
@@ -245,27 +232,26 @@ class S3Driver(StorageDriver):
 
     # --- writers ---------------------------------------------------------------------------------
 
-    async def _reopen(self, path: str, key: str) -> _Upload:
-        """Append to a committed object: small ones are read back, large ones copied as a part."""
+    async def _reopen(self, path: str, key: str) -> Parked:
+        """Append to a committed object: small ones are read back, large ones copied as parts."""
         head = await self._s3(path, "head_object", Key=key)
         size = head["ContentLength"]
         if size < self.params.chunksize:
-            return _Upload(buffer=bytearray(await self.get_content(path)))
+            content = await self.get_content(path)
+            return Parked(size=len(content), tail=content)
         created = await self._s3(path, "create_multipart_upload", Key=key, **self._extra)
-        upload = _Upload(upload_id=created["UploadId"])
-        for start, end in _even_ranges(size, self.params.multipartcopychunksize):
-            upload.parts += 1
+        ranges = _even_ranges(size, self.params.multipartcopychunksize)
+        for number, (start, end) in enumerate(ranges, 1):
             await self._s3(
                 path,
                 "upload_part_copy",
                 Key=key,
-                UploadId=upload.upload_id,
-                PartNumber=upload.parts,
+                UploadId=created["UploadId"],
+                PartNumber=number,
                 CopySource={"Bucket": self.bucket, "Key": key},
                 CopySourceRange=f"bytes={start}-{end - 1}",
             )
-        upload.parts_size = size
-        return upload
+        return Parked(parts=len(ranges), size=size, upload=created["UploadId"])
 
     async def _abandon(self, path: str, key: str) -> None:
         """Throw away the state of an earlier writer of ``key``, and its multipart upload."""
@@ -273,7 +259,7 @@ class S3Driver(StorageDriver):
             head = await self._s3(path, "head_object", Key=key + WRITER_SUFFIX)
         except PathNotFoundError:
             return
-        upload_id = head["Metadata"].get("upload")
+        upload_id = Parked.from_metadata(head["Metadata"]).upload
         if upload_id:
             await self._abort(path, key, upload_id)
         await self._s3(path, "delete_object", Key=key + WRITER_SUFFIX)
@@ -327,16 +313,9 @@ class S3Driver(StorageDriver):
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _key(self, path: str) -> str:
-        return self._prefix + path[1:]
-
-    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(call, *args, **kwargs))
-
     async def _s3(self, path: str, operation: str, **kwargs: Any) -> dict[str, Any]:
         """One S3 call on this bucket; "no such key" becomes ``PathNotFoundError``."""
-        await self._ensure_bucket()
+        await self._ensure_ready()
         method = getattr(self._client, operation)
         try:
             result: dict[str, Any] = await self._run(method, Bucket=self.bucket, **kwargs)
@@ -350,21 +329,14 @@ class S3Driver(StorageDriver):
         return result
 
     async def _pages(self, path: str, operation: str, **kwargs: Any) -> AsyncIterator[Any]:
-        await self._ensure_bucket()
+        await self._ensure_ready()
         pages: Iterator[Any] = iter(
             self._client.get_paginator(operation).paginate(Bucket=self.bucket, **kwargs)
         )
         while (page := await self._run(next, pages, None)) is not None:
             yield page
 
-    async def _ensure_bucket(self) -> None:
-        if not self._bucket_ready:
-            async with self._bucket_lock:
-                if not self._bucket_ready:
-                    await self._create_bucket()
-                    self._bucket_ready = True
-
-    async def _create_bucket(self) -> None:
+    async def _prepare(self) -> None:
         """Create the bucket when it is absent, as OpenShift's operator does. Credentials that
         may not look at the bucket itself get to use it all the same."""
         try:
@@ -417,123 +389,74 @@ class _RangeNotSatisfiable(StorageError):
     """An offset at or past the end; the reader tells the two apart."""
 
 
-class _Upload:
-    """Where a writer stands: its multipart upload, the parts sent, and the bytes not yet sent."""
+class _Writer(PartedWriter):
+    """Parts go to a multipart upload, created with the first; its id is parked too."""
 
-    def __init__(
-        self,
-        upload_id: str | None = None,
-        parts: int = 0,
-        parts_size: int = 0,
-        buffer: bytearray | None = None,
-    ) -> None:
-        self.upload_id = upload_id
-        self.parts = parts
-        self.parts_size = parts_size
-        self.buffer = buffer if buffer is not None else bytearray()
-
-
-class _Writer(FileWriter):
-    def __init__(self, driver: S3Driver, path: str, key: str, upload: _Upload) -> None:
+    def __init__(self, driver: S3Driver, path: str, key: str, parked: Parked) -> None:
+        super().__init__(path, driver.params.chunksize, parked)
         self._driver = driver
-        self._path = path
         self._key = key
-        self._upload = upload
-        self._done: str | None = None
 
-    @property
-    def size(self) -> int:
-        return self._upload.parts_size + len(self._upload.buffer)
+    def _unparted(self) -> bool:
+        return not self.upload
 
-    async def write(self, data: bytes | memoryview) -> int:
-        self._check_open()
-        upload, chunk = self._upload, self._driver.params.chunksize
-        upload.buffer += data
-        while len(upload.buffer) >= chunk:
-            await self._send_part(bytes(upload.buffer[:chunk]))
-            del upload.buffer[:chunk]
-        return len(data)
-
-    async def close(self) -> None:
-        if self._done is not None:
-            return
-        upload = self._upload
-        metadata = {
-            "upload": upload.upload_id or "",
-            "parts": str(upload.parts),
-            "size": str(self.size),
-        }
-        await self._driver._s3(
-            self._path,
-            "put_object",
-            Key=self._key + WRITER_SUFFIX,
-            Body=bytes(upload.buffer),
-            Metadata=metadata,
-            **self._driver._extra,
-        )
-        self._done = "closed"
-
-    async def commit(self) -> None:
-        self._check_open()
-        driver, upload = self._driver, self._upload
-        if upload.upload_id is None:
-            await driver.put_content(self._path, bytes(upload.buffer))
-        else:
-            if upload.buffer:
-                await self._send_part(bytes(upload.buffer))
-                upload.buffer.clear()
-            await self._complete()
-        self._done = "committed"
-        await driver._s3(self._path, "delete_object", Key=self._key + WRITER_SUFFIX)
-
-    async def cancel(self) -> None:
-        self._check_open()
-        self._done = "cancelled"
-        if self._upload.upload_id is not None:
-            await self._driver._abort(self._path, self._key, self._upload.upload_id)
-        await self._driver._s3(self._path, "delete_object", Key=self._key + WRITER_SUFFIX)
-
-    async def _send_part(self, data: bytes) -> None:
-        driver, upload = self._driver, self._upload
-        if upload.upload_id is None:
+    async def _send(self, number: int, data: bytes) -> None:
+        driver = self._driver
+        if not self.upload:
             created = await driver._s3(
-                self._path, "create_multipart_upload", Key=self._key, **driver._extra
+                self.path, "create_multipart_upload", Key=self._key, **driver._extra
             )
-            upload.upload_id = created["UploadId"]
+            self.upload = created["UploadId"]
         await driver._s3(
-            self._path,
+            self.path,
             "upload_part",
             Key=self._key,
-            UploadId=upload.upload_id,
-            PartNumber=upload.parts + 1,
+            UploadId=self.upload,
+            PartNumber=number,
             Body=data,
         )
-        upload.parts += 1
-        upload.parts_size += len(data)
 
-    async def _complete(self) -> None:
+    async def _park(self) -> None:
+        parked = self.parked()
+        await self._driver._s3(
+            self.path,
+            "put_object",
+            Key=self._key + WRITER_SUFFIX,
+            Body=parked.tail,
+            Metadata=parked.metadata(),
+            **self._driver._extra,
+        )
+
+    async def _put_whole(self, content: bytes) -> None:
+        await self._driver.put_content(self.path, content)
+
+    async def _assemble(self) -> None:
         """Complete with the parts this writer's state counts; a part sent by a writer that
         died before it closed has a number past them and is left out."""
-        driver, upload = self._driver, self._upload
+        driver = self._driver
         parts: list[dict[str, Any]] = []
-        pages = driver._pages(self._path, "list_parts", Key=self._key, UploadId=upload.upload_id)
+        pages = driver._pages(self.path, "list_parts", Key=self._key, UploadId=self.upload)
         async for page in pages:
             parts.extend(
                 {"PartNumber": part["PartNumber"], "ETag": part["ETag"]}
                 for part in page.get("Parts", [])
-                if part["PartNumber"] <= upload.parts
+                if part["PartNumber"] <= self.parts
             )
         await driver._s3(
-            self._path,
+            self.path,
             "complete_multipart_upload",
             Key=self._key,
-            UploadId=upload.upload_id,
+            UploadId=self.upload,
             MultipartUpload={"Parts": sorted(parts, key=lambda part: part["PartNumber"])},
         )
 
-    def _check_open(self) -> None:
-        if self._done is not None:
-            raise StorageError(self._path, f"writer already {self._done}")
+    async def _forget(self) -> None:
+        await self._driver._s3(self.path, "delete_object", Key=self._key + WRITER_SUFFIX)
+
+    async def _discard(self) -> None:
+        if self.upload:
+            await self._driver._abort(self.path, self._key, self.upload)
+        await self._forget()
 
 
 def _client(params: S3Params) -> Any:
@@ -590,9 +513,3 @@ def _even_ranges(size: int, chunk: int) -> list[tuple[int, int]]:
 def _time(item: dict[str, Any]) -> float:
     modified = item.get("LastModified")
     return modified.timestamp() if modified is not None else time.time()
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    nothing: tuple[bytes, ...] = ()
-    for chunk in nothing:
-        yield chunk

@@ -13,54 +13,50 @@ never part of a driver path, so none of these objects can clash with a file.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import hashlib
 import hmac
 import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from swiftclient.client import ClientException, Connection
 
 from dockyard.config.model import SwiftParams
+from dockyard.storage.cloud import (
+    REDIRECT_SECONDS,
+    WRITER_SUFFIX,
+    Parked,
+    PartedWriter,
+    PooledDriver,
+    children,
+    empty,
+)
 from dockyard.storage.driver import (
     FileInfo,
     FileWriter,
     InvalidOffsetError,
     PathNotFoundError,
-    StorageDriver,
-    StorageError,
 )
 
-T = TypeVar("T")
-
 CHUNK_SIZE = 1 << 20
-MAX_THREADS = 64
-REDIRECT_SECONDS = 20 * 60
-WRITER_SUFFIX = "@writer"
 SEGMENTS = "@segments"
 META = "x-object-meta-"
 
 
-class SwiftDriver(StorageDriver):
+class SwiftDriver(PooledDriver):
     name = "swift"
 
     def __init__(self, params: SwiftParams) -> None:
+        super().__init__(params.prefix)
         self.params = params
         self.container = params.container
-        self._prefix = f"{params.prefix}/" if params.prefix else ""
-        self._pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dockyard-swift")
         self._local = threading.local()
-        self._container_ready = False
-        self._container_lock = asyncio.Lock()
 
     async def get_content(self, path: str) -> bytes:
         _, content = await self._call(path, "get_object", self._key(path))
@@ -84,21 +80,19 @@ class SwiftDriver(StorageDriver):
             size = int((await self._call(path, "head_object", key))["content-length"])
             if offset != size:
                 raise InvalidOffsetError(path, f"offset {offset} outside the file") from None
-            return _empty()
+            return empty()
         return self._chunks(iter(body))
 
     async def writer(self, path: str, append: bool = False) -> FileWriter:
         key = self._key(path)
         if not append:
             await self._abandon(path, key)
-            return _Writer(self, path, key, uuid.uuid4().hex, 0, 0, bytearray())
+            return _Writer(self, path, key, Parked(upload=uuid.uuid4().hex))
         try:
             headers, tail = await self._call(path, "get_object", key + WRITER_SUFFIX)
         except PathNotFoundError:
-            return await self._reopen(path, key)
-        parts, size = int(headers[META + "parts"]), int(headers[META + "size"])
-        upload = headers[META + "segments"]
-        return _Writer(self, path, key, upload, parts, size - len(tail), bytearray(tail))
+            return _Writer(self, path, key, await self._reopen(path, key))
+        return _Writer(self, path, key, _parked(headers, tail))
 
     async def stat(self, path: str) -> FileInfo:
         key = self._key(path)
@@ -107,7 +101,7 @@ class SwiftDriver(StorageDriver):
             return FileInfo(path, int(headers["content-length"]), _time(headers), is_dir=False)
         with contextlib.suppress(PathNotFoundError):
             headers = await self._call(path, "head_object", key + WRITER_SUFFIX)
-            return FileInfo(path, int(headers[META + "size"]), _time(headers), is_dir=False)
+            return FileInfo(path, _parked(headers).size, _time(headers), is_dir=False)
         _, below = await self._call(
             path, "get_container", self.container, prefix=key + "/", limit=1
         )
@@ -116,21 +110,12 @@ class SwiftDriver(StorageDriver):
         return FileInfo(path, 0, time.time(), is_dir=True)
 
     async def list(self, path: str) -> list[str]:
-        prefix = self._prefix if path == "/" else self._key(path) + "/"
+        prefix = self._children_prefix(path)
         _, items = await self._call(
             path, "get_container", self.container, prefix=prefix, delimiter="/", full_listing=True
         )
-        names = set()
-        for item in items:
-            name = (item.get("subdir") or item["name"])[len(prefix) :].rstrip("/")
-            if name.endswith(WRITER_SUFFIX):
-                names.add(name.removesuffix(WRITER_SUFFIX))
-            elif name and "@" not in name:
-                names.add(name)
-        if not names and path != "/":
-            raise PathNotFoundError(path)
-        base = "" if path == "/" else path
-        return [f"{base}/{name}" for name in sorted(names)]
+        names = [(item.get("subdir") or item["name"])[len(prefix) :].rstrip("/") for item in items]
+        return children(path, names)
 
     async def move(self, source: str, dest: str) -> None:
         """Small objects are copied on the server; a large object's manifest is written anew at
@@ -184,16 +169,16 @@ class SwiftDriver(StorageDriver):
 
     # --- writers ---------------------------------------------------------------------------------
 
-    async def _reopen(self, path: str, key: str) -> _Writer:
+    async def _reopen(self, path: str, key: str) -> Parked:
         """Append to a committed object: its content becomes the new writer's first segment."""
         headers = await self._call(path, "head_object", key)
         upload, size = uuid.uuid4().hex, int(headers["content-length"])
         if size < self.params.chunksize:
             content = await self.get_content(path)
-            return _Writer(self, path, key, upload, 0, 0, bytearray(content))
+            return Parked(size=len(content), tail=content, upload=upload)
         destination = f"/{self.container}/{self._segment(upload, 1)}"
         await self._call(path, "copy_object", key, destination=destination)
-        return _Writer(self, path, key, upload, 1, size, bytearray())
+        return Parked(parts=1, size=size, upload=upload)
 
     async def _abandon(self, path: str, key: str) -> None:
         """Remove an earlier writer's segments and state."""
@@ -205,7 +190,7 @@ class SwiftDriver(StorageDriver):
         if name.endswith(WRITER_SUFFIX):
             with contextlib.suppress(PathNotFoundError):
                 headers = await self._call(path, "head_object", name)
-                await self._delete_segments(path, headers[META + "segments"])
+                await self._delete_segments(path, _parked(headers).upload)
         query = "multipart-manifest=delete" if manifest else None
         with contextlib.suppress(PathNotFoundError):  # gone meanwhile: fine
             await self._call(path, "delete_object", name, query_string=query)
@@ -233,9 +218,6 @@ class SwiftDriver(StorageDriver):
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _key(self, path: str) -> str:
-        return self._prefix + path[1:]
-
     def _segment(self, upload: str, number: int) -> str:
         return f"{self._prefix}{SEGMENTS}/{upload}/{number:08d}"
 
@@ -253,13 +235,9 @@ class SwiftDriver(StorageDriver):
         url: str = connection.url
         return url.rstrip("/")
 
-    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(call, *args, **kwargs))
-
     async def _call(self, path: str, operation: str, *args: Any, **kwargs: Any) -> Any:
         """One swiftclient call on this container; a 404 becomes ``PathNotFoundError``."""
-        await self._ensure_container()
+        await self._ensure_ready()
         if operation != "get_container":
             args = (self.container, *args)
 
@@ -273,12 +251,8 @@ class SwiftDriver(StorageDriver):
                 raise PathNotFoundError(path) from None
             raise
 
-    async def _ensure_container(self) -> None:
-        if not self._container_ready:
-            async with self._container_lock:
-                if not self._container_ready:
-                    await self._run(self._create_container)
-                    self._container_ready = True
+    async def _prepare(self) -> None:
+        await self._run(self._create_container)
 
     def _create_container(self) -> None:
         """Create the container, and set the account's TempURL key, when absent."""
@@ -305,91 +279,52 @@ class SwiftDriver(StorageDriver):
                 await self._run(close)
 
 
-class _Writer(FileWriter):
-    def __init__(
-        self,
-        driver: SwiftDriver,
-        path: str,
-        key: str,
-        upload: str,
-        parts: int,
-        parts_size: int,
-        buffer: bytearray,
-    ) -> None:
+class _Writer(PartedWriter):
+    """Parts are segments under ``@segments/<upload>/``, joined by a static large object
+    manifest on commit."""
+
+    def __init__(self, driver: SwiftDriver, path: str, key: str, parked: Parked) -> None:
+        super().__init__(path, driver.params.chunksize, parked)
         self._driver = driver
-        self._path = path
         self._key = key
-        self._upload = upload
-        self._parts = parts
-        self._parts_size = parts_size
-        self._buffer = buffer
-        self._done: str | None = None
 
-    @property
-    def size(self) -> int:
-        return self._parts_size + len(self._buffer)
+    async def _send(self, number: int, data: bytes) -> None:
+        name = self._driver._segment(self.upload, number)
+        await self._driver._call(self.path, "put_object", name, data)
 
-    async def write(self, data: bytes | memoryview) -> int:
-        self._check_open()
-        self._buffer += data
-        chunk = self._driver.params.chunksize
-        while len(self._buffer) >= chunk:
-            await self._send_segment(bytes(self._buffer[:chunk]))
-            del self._buffer[:chunk]
-        return len(data)
-
-    async def close(self) -> None:
-        if self._done is not None:
-            return
-        headers = {
-            "X-Object-Meta-Segments": self._upload,
-            "X-Object-Meta-Parts": str(self._parts),
-            "X-Object-Meta-Size": str(self.size),
-        }
+    async def _park(self) -> None:
+        parked = self.parked()
+        headers = {META + name: value for name, value in parked.metadata().items()}
         await self._driver._call(
-            self._path,
-            "put_object",
-            self._key + WRITER_SUFFIX,
-            bytes(self._buffer),
-            headers=headers,
+            self.path, "put_object", self._key + WRITER_SUFFIX, parked.tail, headers=headers
         )
-        self._done = "closed"
 
-    async def commit(self) -> None:
-        self._check_open()
+    async def _put_whole(self, content: bytes) -> None:
+        await self._driver._call(self.path, "put_object", self._key, content)
+
+    async def _assemble(self) -> None:
         driver = self._driver
-        if self._parts == 0:
-            await driver._call(self._path, "put_object", self._key, bytes(self._buffer))
-        else:
-            if self._buffer:
-                await self._send_segment(bytes(self._buffer))
-                self._buffer.clear()
-            container = driver.container
-            segments: list[dict[str, Any]] = [
-                {"path": f"/{container}/{driver._segment(self._upload, n)}"}
-                for n in range(1, self._parts + 1)
-            ]
-            await driver._put_manifest(self._path, self._key, segments)
-        self._done = "committed"
+        segments: list[dict[str, Any]] = [
+            {"path": f"/{driver.container}/{driver._segment(self.upload, n)}"}
+            for n in range(1, self.parts + 1)
+        ]
+        await driver._put_manifest(self.path, self._key, segments)
+
+    async def _forget(self) -> None:
         with contextlib.suppress(PathNotFoundError):
-            await driver._call(self._path, "delete_object", self._key + WRITER_SUFFIX)
+            await self._driver._call(self.path, "delete_object", self._key + WRITER_SUFFIX)
 
-    async def cancel(self) -> None:
-        self._check_open()
-        self._done = "cancelled"
-        await self._driver._delete_segments(self._path, self._upload)
-        with contextlib.suppress(PathNotFoundError):
-            await self._driver._call(self._path, "delete_object", self._key + WRITER_SUFFIX)
+    async def _discard(self) -> None:
+        await self._driver._delete_segments(self.path, self.upload)
+        await self._forget()
 
-    async def _send_segment(self, data: bytes) -> None:
-        name = self._driver._segment(self._upload, self._parts + 1)
-        await self._driver._call(self._path, "put_object", name, data)
-        self._parts += 1
-        self._parts_size += len(data)
 
-    def _check_open(self) -> None:
-        if self._done is not None:
-            raise StorageError(self._path, f"writer already {self._done}")
+def _parked(headers: Mapping[str, str], tail: bytes = b"") -> Parked:
+    """A writer's state from its object's metadata headers (swiftclient gives them lower case)."""
+    metadata = {
+        name.removeprefix(META): value for name, value in headers.items() if name.startswith(META)
+    }
+    return Parked.from_metadata(metadata, tail)
 
 
 def _connect(params: SwiftParams) -> Connection:
@@ -431,9 +366,3 @@ def _url_path(url: str) -> str:
 def _time(headers: dict[str, str]) -> float:
     modified = headers.get("last-modified")
     return parsedate_to_datetime(modified).timestamp() if modified else time.time()
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    nothing: tuple[bytes, ...] = ()
-    for chunk in nothing:
-        yield chunk
