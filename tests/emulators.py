@@ -64,6 +64,13 @@ class Emulator:
 
     @classmethod
     def start(cls, name: str, command: list[str], port: int, log_path: Path) -> Emulator:
+        emulator = cls.launch(name, command, port, log_path)
+        emulator.wait_ready()
+        return emulator
+
+    @classmethod
+    def launch(cls, name: str, command: list[str], port: int, log_path: Path) -> Emulator:
+        """Start the process without waiting, so that several can start at once."""
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 command,
@@ -73,11 +80,9 @@ class Emulator:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        emulator = cls(name, process, f"http://127.0.0.1:{port}", log_path)
-        emulator._wait_ready()
-        return emulator
+        return cls(name, process, f"http://127.0.0.1:{port}", log_path)
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.process.poll() is not None:
@@ -254,6 +259,20 @@ SWIFT_SERVERS = ("account", "container", "object")
 SWIFT_PROXY_PIPELINE = "catch_errors proxy-logging tempurl slo dlo copy proxy-logging proxy-server"
 
 
+SWIFT_RINGS = """
+import sys
+from swift.common.ring import RingBuilder
+for name, port in zip(sys.argv[1::2], sys.argv[2::2]):
+    builder = RingBuilder(6, 1, 0)
+    device = {"region": 1, "zone": 1, "ip": "127.0.0.1", "port": int(port), "device": "sdb1"}
+    builder.add_dev({**device, "weight": 1})
+    builder.rebalance()
+    builder.get_ring().save(f"{name}.ring.gz")
+"""
+"""Builds the one-device rings in one process: a ``swift-ring-builder`` call per step takes
+most of a second."""
+
+
 def _swift_config(root: Path, name: str, port: int, pipeline: str, extra: str = "") -> Path:
     path = root / f"{name}-server.conf"
     path.write_text(
@@ -281,18 +300,16 @@ def swift_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator
         "[storage-policy:0]\nname = default\ndefault = yes\n"
     )
     env = dict(os.environ, PYTHONWARNINGS="ignore")
+    ports = {name: _free_port() for name in SWIFT_SERVERS}
+    rings = [str(item) for pair in ports.items() for item in pair]
+    python = str(bindir / "python")
+    subprocess.run([python, "-c", SWIFT_RINGS, *rings], cwd=root, check=True, env=env)
     servers: list[Emulator] = []
     try:
-        for name in SWIFT_SERVERS:
-            port = _free_port()
-            builder = str(root / f"{name}.builder")
-            ring = [str(bindir / "swift-ring-builder"), builder]
-            for args in (["create", "6", "1", "0"], ["add", f"r1z1-127.0.0.1:{port}/sdb1", "1"]):
-                subprocess.run([*ring, *args], check=True, capture_output=True, env=env)
-            subprocess.run([*ring, "rebalance"], capture_output=True, env=env)  # exit 1: warnings
+        for name, port in ports.items():
             config = _swift_config(root, name, port, f"{name}-server")
             command = [str(bindir / f"swift-{name}-server"), str(config)]
-            servers.append(Emulator.start(f"swift {name}", command, port, root / f"{name}.log"))
+            servers.append(Emulator.launch(f"swift {name}", command, port, root / f"{name}.log"))
         port = _free_port()
         filters = "".join(
             f"[filter:{name}]\nuse = egg:swift#{name.replace('-', '_')}\n"
@@ -302,8 +319,10 @@ def swift_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator
             root, "proxy", port, SWIFT_PROXY_PIPELINE, "account_autocreate = true\n" + filters
         )
         command = [str(bindir / "swift-proxy-server"), str(config)]
-        proxy = Emulator.start("swift proxy", command, port, root / "proxy.log")
+        proxy = Emulator.launch("swift proxy", command, port, root / "proxy.log")
         servers.append(proxy)
+        for server in servers:
+            server.wait_ready()
         yield proxy
     finally:
         for server in servers:

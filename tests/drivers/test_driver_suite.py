@@ -86,16 +86,14 @@ MISSING_CALLS: dict[str, Call] = {
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("call", MISSING_CALLS.values(), ids=MISSING_CALLS.keys())
-@pytest.mark.parametrize("path", ["/missing", "/dir/missing", "/file/below"])
-async def test_missing_path_raises_path_not_found(
-    driver: StorageDriver, call: Call, path: str
-) -> None:
+async def test_missing_path_raises_path_not_found(driver: StorageDriver, call: Call) -> None:
     await driver.put_content("/file", b"x")
     await driver.put_content("/dir/other", b"y")
-    with pytest.raises(PathNotFoundError):
-        await call(driver, path)
-    assert await driver.list("/") == ["/dir", "/file"]
-    assert await driver.list("/dir") == ["/dir/other"]
+    for path in ["/missing", "/dir/missing", "/file/below"]:
+        with pytest.raises(PathNotFoundError):
+            await call(driver, path)
+        assert await driver.list("/") == ["/dir", "/file"], path
+        assert await driver.list("/dir") == ["/dir/other"], path
 
 
 @pytest.mark.anyio
@@ -254,8 +252,15 @@ async def test_list_returns_sorted_direct_children(driver: StorageDriver) -> Non
 async def test_list_returns_every_key_of_a_large_directory(driver: StorageDriver) -> None:
     names = [f"k{i}" for i in range(300)]
     random.Random(3).shuffle(names)
-    for name in names:
-        await driver.put_content(f"/many/{name}", name.encode())
+    limit = anyio.Semaphore(16)
+
+    async def put(name: str) -> None:
+        async with limit:
+            await driver.put_content(f"/many/{name}", name.encode())
+
+    async with anyio.create_task_group() as tasks:
+        for name in names:
+            tasks.start_soon(put, name)
     assert await driver.list("/many") == sorted(f"/many/{name}" for name in names)
 
 
@@ -357,26 +362,24 @@ INVALID_PATHS = [
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("call", PATH_CALLS.values(), ids=PATH_CALLS.keys())
-@pytest.mark.parametrize("path", INVALID_PATHS)
 async def test_invalid_path_is_refused_and_changes_nothing(
-    driver: StorageDriver, call: Call, path: str
+    driver: StorageDriver, call: Call
 ) -> None:
     await driver.put_content("/a/b", b"kept")
-    with pytest.raises(InvalidPathError):
-        await call(driver, path)
+    for path in INVALID_PATHS:
+        with pytest.raises(InvalidPathError):
+            await call(driver, path)
     assert await driver.list("/") == ["/a"]
     assert await driver.list("/a") == ["/a/b"]
     assert await driver.get_content("/a/b") == b"kept"
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    "call",
-    [pytest.param(c, id=n) for n, c in PATH_CALLS.items() if n not in ("list", "walk")],
-)
-async def test_root_is_only_a_directory_to_list(driver: StorageDriver, call: Call) -> None:
-    with pytest.raises(InvalidPathError):
-        await call(driver, "/")
+async def test_root_is_only_a_directory_to_list(driver: StorageDriver) -> None:
+    for name, call in PATH_CALLS.items():
+        if name not in ("list", "walk"):
+            with pytest.raises(InvalidPathError):
+                await call(driver, "/")
 
 
 # --- concurrency and size ------------------------------------------------------------------------
@@ -443,7 +446,7 @@ async def test_readers_never_see_a_partial_put(driver: StorageDriver) -> None:
 @pytest.mark.anyio
 async def test_large_object_streams_in_chunks(driver: StorageDriver) -> None:
     rng = random.Random(7)
-    size = 32 * MiB
+    size = 12 * MiB  # several parts of every driver, the largest being S3's 5 MiB
     written = hashlib.sha256()
     writer = await driver.writer("/big/data")
     # Sizes below, at and above the drivers' 1 MiB hand-off, so buffering and flushing interleave.
