@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from pydantic import SecretStr
 
 from dockyard.auth.access import ANONYMOUS
 from dockyard.auth.identities import IdentityService
@@ -90,8 +93,17 @@ def seed(settings: Settings) -> int:
 
 def rollout_key(spec: ConfigSpec, credentials: dict[str, str] | None, settings: Settings) -> str:
     """What workers would start with now: when it changes, they are replaced (so a credentials
-    secret created for the Config's storage is taken up too)."""
-    return json.dumps(asdict(startup_of(spec, credentials, settings)), sort_keys=True)
+    secret created for the Config's storage is taken up too). Secrets of the settings' storage
+    count by their digest."""
+    return json.dumps(
+        asdict(startup_of(spec, credentials, settings)), sort_keys=True, default=_digest
+    )
+
+
+def _digest(value: Any) -> str:
+    if not isinstance(value, SecretStr):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return hashlib.sha256(value.get_secret_value().encode()).hexdigest()
 
 
 @dataclass
