@@ -8,12 +8,14 @@ forwards every request. ``inject(fault, times)`` makes the next ``times`` matchi
 - ``"reset"``: the connection closes before any answer.
 
 ``method`` restricts a fault to requests of that method. ``served`` counts faults applied.
+With ``tls`` (a server context holding a certificate) it ends TLS in front of a plain upstream.
 """
 
 from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ class _Fault:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, tls: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
@@ -43,11 +45,14 @@ class FaultProxy:
         self.served: dict[str, int] = {"503": 0, "drop": 0, "reset": 0}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self._scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self._scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> FaultProxy:
         self._thread.start()
@@ -85,9 +90,21 @@ class FaultProxy:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
+            def _body(self) -> bytes:
+                """The request body, de-chunked: boto3 streams uploads in chunks over HTTPS."""
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    return self.rfile.read(length) if length else b""
+                body = bytearray()
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(body)
+
             def _relay(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self._body()
                 fault = proxy._take(self.command)
                 if fault == "reset":
                     self.connection.shutdown(socket.SHUT_RDWR)

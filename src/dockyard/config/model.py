@@ -113,6 +113,9 @@ class S3Params(Section):
     """A KMS key: objects are encrypted with SSE-KMS rather than S3's own keys."""
     secure: bool = True
     skipverify: bool = False
+    trustedca: str | None = None
+    """A PEM bundle of the CAs that sign ``regionendpoint``'s certificate, instead of the
+    system's (OpenShift's ``trustedCA``)."""
     v4auth: bool = True
     chunksize: int = Field(default=10 * MiB, ge=5 * MiB, le=5 * GiB)
     """Part size of multipart uploads: memory per open writer, and the smallest part S3 takes."""

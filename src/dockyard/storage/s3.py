@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -485,9 +486,20 @@ def _client(params: S3Params) -> Any:
         aws_access_key_id=params.accesskey,
         aws_secret_access_key=secret,
         use_ssl=params.secure,
-        verify=not params.skipverify,
+        verify=_verify(params),
         config=config,
     )
+
+
+def _verify(params: S3Params) -> bool | str:
+    """Whether to check the store's certificate, and against which CAs when not the system's."""
+    if params.skipverify:
+        return False
+    if params.trustedca is None:
+        return True
+    if not os.path.isfile(params.trustedca):
+        raise ValueError(f"storage driver 's3': trustedca {params.trustedca} is not a file")
+    return params.trustedca
 
 
 def _cloudfront_signer(params: CloudFrontParams) -> Any:
