@@ -1,7 +1,8 @@
 """The Config's storage applied by the workers: a change rolls them onto the new storage.
 
 emptyDir keeps blobs in memory (nothing lands under the data directory); s3 with credentials
-from the secret ``image-registry-private-configuration-user`` writes to moto's S3 server.
+from the secret ``image-registry-private-configuration-user`` writes to moto's S3 server; the
+Config's GCS bucket replaces the settings' on a GCS emulator.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ import base64
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from distribution_helpers import push_blob, push_image, unique_repo
 from test_operator_config import CONFIG, condition, eventually, patch_config, worker_pids
 
-from emulators import moto_s3, s3_client, unique_bucket
+from emulators import gcs_emulator, moto_s3, s3_client, unique_bucket
 
 if TYPE_CHECKING:
     from conftest import RegistryFactory
     from emulators import Emulator
 
-__all__ = ["moto_s3"]
+__all__ = ["gcs_emulator", "moto_s3"]
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +89,31 @@ def test_s3_storage_from_the_config(registry_factory: RegistryFactory, moto_s3: 
         assert (
             "storage.filesystem: the Config's spec.storage.s3 is used" in status["ignoredSettings"]
         )
+
+
+def test_gcs_bucket_from_the_config(
+    registry_factory: RegistryFactory, gcs_emulator: Emulator
+) -> None:
+    """The settings' GCS driver (the emulator's endpoint) with the Config's bucket over theirs."""
+    first, second = unique_bucket(), unique_bucket()
+    env = {
+        "REGISTRY_STORAGE_GCS_BUCKET": first,
+        "REGISTRY_STORAGE_GCS_ENDPOINT": gcs_emulator.endpoint,
+    }
+    server = registry_factory(env=env, workers=1)
+    with server.client(timeout=60) as client:
+        eventually(lambda: condition(client, "StorageExists").get("reason") == "Configured", 15)
+        before = worker_pids(server)
+        assert patch_config(client, {"storage": {"gcs": {"bucket": second}}}).status_code == 200
+        eventually(lambda: worker_pids(server) and not (worker_pids(server) & before), 40)
+        eventually(lambda: client.get("/v2/").status_code == 200, 15)
+        repo = unique_repo("gcs")
+        push_image(client, repo, "v1")
+        assert client.get(f"/v2/{repo}/manifests/v1").status_code == 200
+        status = client.get(CONFIG).json()["status"]
+        assert status["storage"]["gcs"]["bucket"] == second
+    with httpx.Client(base_url=gcs_emulator.endpoint, timeout=30) as gcs:
+        listed = gcs.get(f"/storage/v1/b/{second}/o")
+        assert listed.status_code == 200, listed.text
+        names = [item["name"] for item in listed.json().get("items", [])]
+    assert any("/blobs/sha256/" in name for name in names), names

@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.config.model import Settings
-from dockyard.operator.config import CREDENTIALS_SECRET, DEFAULT_CLAIM, SYSTEM_NAMESPACE, ConfigSpec
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from dockyard.config.model import AzureParams, GCSParams, S3Params, Settings, SwiftParams
+from dockyard.operator.config import (
+    CREDENTIALS_SECRET,
+    DEFAULT_CLAIM,
+    GCS,
+    S3,
+    SYSTEM_NAMESPACE,
+    Azure,
+    ConfigSpec,
+    Storage,
+    Swift,
+)
 
 REQUIRED_FIELDS = {
     "s3": ("bucket",),
@@ -33,6 +46,19 @@ CREDENTIAL_KEYS = {
     "oss": ("REGISTRY_STORAGE_OSS_ACCESSKEYID", "REGISTRY_STORAGE_OSS_ACCESSKEYSECRET"),
 }
 LOCAL_DRIVERS = ("emptyDir", "pvc")
+PARAMS: dict[str, type[BaseModel]] = {
+    "s3": S3Params,
+    "gcs": GCSParams,
+    "azure": AzureParams,
+    "swift": SwiftParams,
+}
+GCS_KEY_FIELDS = ("type", "client_email", "private_key")
+AZURE_REALMS = {
+    "AzurePublicCloud": "core.windows.net",
+    "AzureUSGovernmentCloud": "core.usgovcloudapi.net",
+    "AzureChinaCloud": "core.chinacloudapi.cn",
+    "AzureGermanCloud": "core.cloudapi.de",
+}
 
 
 @dataclass(frozen=True)
@@ -76,10 +102,34 @@ def driver_of(
             root = params["rootdirectory"] if running == "filesystem" else None
             return "filesystem", {"rootdirectory": root or str(settings.data_dir / "storage")}
         return "filesystem", {"rootdirectory": str(settings.data_dir / "claims" / claim)}
-    if kind != "s3" or spec.storage.s3 is None:
-        return (running, params) if running == kind else None
-    s3 = spec.storage.s3
-    merged: dict[str, Any] = dict(params) if running == "s3" else {}
+    return kind, cloud_params(spec.storage, credentials, settings)
+
+
+def cloud_params(
+    storage: Storage, credentials: dict[str, str] | None, settings: Settings
+) -> dict[str, Any]:
+    """A cloud kind's driver parameters: the settings' own when they configure the same driver
+    (endpoints, chunk sizes), the Config's fields over them, then the secret's credentials."""
+    kind = storage.kinds[0]
+    running, params = settings.storage_driver()
+    merged: dict[str, Any] = dict(params) if running == kind else {}
+    found = {
+        key: _decoded(credentials, key)
+        for key in CREDENTIAL_KEYS[kind]
+        if credentials is not None and credentials.get(key)
+    }
+    if storage.s3 is not None:
+        _s3(storage.s3, merged, found)
+    elif storage.gcs is not None:
+        _gcs(storage.gcs, merged, found)
+    elif storage.azure is not None:
+        _azure(storage.azure, merged, found)
+    elif storage.swift is not None:
+        _swift(storage.swift, merged, found)
+    return merged
+
+
+def _s3(s3: S3, merged: dict[str, Any], found: dict[str, str]) -> None:
     merged.update(bucket=s3.bucket, encrypt=s3.encrypt, virtualhostedstyle=s3.virtual_hosted_style)
     merged["region"] = s3.region or merged.get("region") or "us-east-1"
     if s3.region_endpoint:
@@ -88,10 +138,44 @@ def driver_of(
         merged["keyid"] = s3.key_id
     if s3.chunk_size_mib:
         merged["chunksize"] = s3.chunk_size_mib << 20
-    if credentials is not None and all(credentials.get(k) for k in CREDENTIAL_KEYS["s3"]):
-        merged["accesskey"] = _decoded(credentials, "REGISTRY_STORAGE_S3_ACCESSKEY")
-        merged["secretkey"] = _decoded(credentials, "REGISTRY_STORAGE_S3_SECRETKEY")
-    return "s3", merged
+    if len(found) == len(CREDENTIAL_KEYS["s3"]):
+        merged["accesskey"] = found["REGISTRY_STORAGE_S3_ACCESSKEY"]
+        merged["secretkey"] = found["REGISTRY_STORAGE_S3_SECRETKEY"]
+
+
+def _gcs(gcs: GCS, merged: dict[str, Any], found: dict[str, str]) -> None:
+    merged["bucket"] = gcs.bucket
+    if gcs.project_id:
+        merged["projectid"] = gcs.project_id
+    if "REGISTRY_STORAGE_GCS_KEYFILE" in found:  # the key's JSON, as OpenShift's secret has it
+        merged.pop("keyfile", None)
+        merged["credentials"] = found["REGISTRY_STORAGE_GCS_KEYFILE"]
+
+
+def _azure(azure: Azure, merged: dict[str, Any], found: dict[str, str]) -> None:
+    merged.update(accountname=azure.account_name, container=azure.container)
+    if azure.cloud_name:
+        merged["realm"] = AZURE_REALMS.get(azure.cloud_name, "")
+    if "REGISTRY_STORAGE_AZURE_ACCOUNTKEY" in found:
+        merged["accountkey"] = found["REGISTRY_STORAGE_AZURE_ACCOUNTKEY"]
+
+
+def _swift(swift: Swift, merged: dict[str, Any], found: dict[str, str]) -> None:
+    merged["container"] = swift.container
+    fields = {
+        "authurl": swift.auth_url,
+        "domain": swift.domain,
+        "domainid": swift.domain_id,
+        "tenant": swift.tenant,
+        "tenantid": swift.tenant_id,
+        "region": swift.region_name,
+    }
+    merged.update({key: value for key, value in fields.items() if value})
+    if swift.auth_version:
+        merged["authversion"] = int(swift.auth_version) if swift.auth_version.isdigit() else -1
+    if len(found) == len(CREDENTIAL_KEYS["swift"]):
+        merged["username"] = found["REGISTRY_STORAGE_SWIFT_USERNAME"]
+        merged["password"] = found["REGISTRY_STORAGE_SWIFT_PASSWORD"]
 
 
 def check(
@@ -138,16 +222,45 @@ def check(
             f"the {kind} storage driver is not available in this installation",
             True,
         )
-    if kind != "s3" and running != kind:
-        return StorageReport(
-            False,
-            "NotSupported",
-            f"spec.storage.{kind} applies only with the process settings' storage.{kind}",
-            True,
-        )
+    invalid = _invalid(kind, cloud_params(spec.storage, credentials, settings))
+    if invalid:
+        return StorageReport(False, "InvalidConfiguration", invalid, True)
     return StorageReport(
         True, "Configured", f"{kind} storage, bucket or container {_bucket(config)}"
     )
+
+
+def _invalid(kind: str, params: dict[str, Any]) -> str:
+    """What the driver would refuse in the parameters (field names, never their values)."""
+    model = PARAMS.get(kind)
+    if model is None:
+        return ""
+    try:
+        model.model_validate(params)
+    except ValidationError as exc:
+        return "; ".join(
+            f"the {kind} driver refuses {'.'.join(str(part) for part in error['loc']) or kind}:"
+            f" {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+    if kind == "azure" and not params.get("realm", "core.windows.net"):
+        return f"spec.storage.azure.cloudName: one of {', '.join(AZURE_REALMS)}"
+    key = params.get("credentials")
+    text = key.get_secret_value() if isinstance(key, SecretStr) else key
+    if kind == "gcs" and text is not None and not _service_account_key(str(text)):
+        return (
+            f'the key REGISTRY_STORAGE_GCS_KEYFILE of secret "{CREDENTIALS_SECRET}" must be a'
+            " service account key's JSON (type, client_email, private_key)"
+        )
+    return ""
+
+
+def _service_account_key(text: str) -> bool:
+    try:
+        key = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(key, dict) and all(key.get(field) for field in GCS_KEY_FIELDS)
 
 
 def _claim(spec: ConfigSpec) -> str:

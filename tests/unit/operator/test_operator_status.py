@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
 from dockyard.config.model import Settings
 from dockyard.operator import storage
-from dockyard.operator.config import GCS, PVC, S3, ConfigSpec, EmptyDir, Storage
+from dockyard.operator.config import GCS, PVC, S3, Azure, ConfigSpec, EmptyDir, Storage, Swift
 from dockyard.operator.status import conditions_of, status_of
 
 
@@ -53,7 +54,7 @@ def test_cloud_storage_names_what_is_missing(settings: Settings) -> None:
     no_bucket = storage.check(ConfigSpec(storage=Storage(s3=S3())), None, settings)
     assert no_bucket.reason == "StorageNotConfigured"
     assert "spec.storage.s3.bucket" in no_bucket.message
-    s3 = ConfigSpec(storage=Storage(s3=S3(bucket="b")))
+    s3 = ConfigSpec(storage=Storage(s3=S3(bucket="images")))
     no_secret = storage.check(s3, None, settings)
     assert no_secret.reason == "MissingCredentials"
     assert "image-registry-private-configuration-user" in no_secret.message
@@ -65,11 +66,68 @@ def test_cloud_storage_names_what_is_missing(settings: Settings) -> None:
     assert storage.driver_of(s3, {"REGISTRY_STORAGE_S3_ACCESSKEY": "QQ=="}, settings) is None
     driver, params = storage.driver_of(s3, full, settings) or ("", {})
     assert driver == "s3" and (params["accesskey"], params["secretkey"]) == ("A", "B")
-    assert params["bucket"] == "b" and params["region"] == "us-east-1"
-    gcs = ConfigSpec(storage=Storage(gcs=GCS(bucket="b")))
+    assert params["bucket"] == "images" and params["region"] == "us-east-1"
+    tiny = storage.check(ConfigSpec(storage=Storage(s3=S3(bucket="b"))), full, settings)
+    assert tiny.reason == "InvalidConfiguration"
+    assert tiny.message.startswith("the s3 driver refuses bucket:")
+    gcs = ConfigSpec(storage=Storage(gcs=GCS(bucket="bucket")))
     report = storage.check(gcs, {"REGISTRY_STORAGE_GCS_KEYFILE": "e30="}, settings)
-    expected = "NotSupported" if storage.driver_available("gcs") else "DriverNotAvailable"
+    expected = "InvalidConfiguration" if storage.driver_available("gcs") else "DriverNotAvailable"
     assert report.reason == expected
+    assert storage.driver_of(gcs, {"REGISTRY_STORAGE_GCS_KEYFILE": "e30="}, settings) is None
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_cloud_kinds_take_the_config_fields_and_the_secret(settings: Settings) -> None:
+    key = '{"type": "service_account", "client_email": "r@p.iam", "private_key": "K"}'
+    gcs = ConfigSpec(storage=Storage(gcs=GCS(bucket="images", project_id="p")))
+    assert storage.driver_of(gcs, {"REGISTRY_STORAGE_GCS_KEYFILE": b64(key)}, settings) == (
+        "gcs",
+        {"bucket": "images", "projectid": "p", "credentials": key},
+    )
+    azure = ConfigSpec(
+        storage=Storage(
+            azure=Azure(account_name="acct", container="images", cloud_name="AzureChinaCloud")
+        )
+    )
+    secret = {"REGISTRY_STORAGE_AZURE_ACCOUNTKEY": b64("account-key")}
+    assert storage.driver_of(azure, secret, settings) == (
+        "azure",
+        {
+            "accountname": "acct",
+            "container": "images",
+            "realm": "core.chinacloudapi.cn",
+            "accountkey": "account-key",
+        },
+    )
+    unknown = ConfigSpec(
+        storage=Storage(azure=Azure(account_name="acct", container="images", cloud_name="Mars"))
+    )
+    report = storage.check(unknown, secret, settings)
+    assert report.reason == "InvalidConfiguration" and "cloudName" in report.message
+    swift = ConfigSpec(
+        storage=Storage(
+            swift=Swift(auth_url="https://keystone/v3", container="images", auth_version="3")
+        )
+    )
+    users = {
+        "REGISTRY_STORAGE_SWIFT_USERNAME": b64("registry"),
+        "REGISTRY_STORAGE_SWIFT_PASSWORD": b64("password"),
+    }
+    driver, params = storage.driver_of(swift, users, settings) or ("", {})
+    assert driver == "swift" and params["authversion"] == 3
+    assert (params["authurl"], params["username"], params["password"]) == (
+        "https://keystone/v3",
+        "registry",
+        "password",
+    )
+    short = ConfigSpec(storage=Storage(azure=Azure(account_name="acct", container="ab")))
+    refused = storage.check(short, secret, settings)
+    assert refused.reason == "InvalidConfiguration" and "refuses container" in refused.message
+    assert "account-key" not in refused.message
 
 
 def test_removed_and_unmanaged(settings: Settings) -> None:
