@@ -275,6 +275,33 @@ def test_log_level_changes_what_every_worker_logs(
         assert refusals_logged(server, admin) is (level != "Normal"), level
 
 
+def test_access_log_names_method_path_status_duration_user_and_request_id(
+    server: RegistryProcess, admin: httpx.Client
+) -> None:
+    path = f"/v2/{unique_repo('access')}/tags/list"
+    response = admin.get(path)
+    request_id = response.headers["x-request-id"]
+    found = eventually(lambda: access_line(server, path))
+    for field in (
+        f"request.id={request_id}",
+        "http.request.method=GET",
+        f"http.request.uri={path}",
+        f"http.response.status={response.status_code}",
+        "http.response.duration=",
+        "auth.user.name=admin",
+    ):
+        assert field in found, (field, found)
+    with httpx.Client(base_url=server.url, timeout=30) as anonymous:
+        anonymous_path = f"/v2/{unique_repo('anonymous')}/tags/list"
+        anonymous.get(anonymous_path)
+    assert "auth.user.name" not in eventually(lambda: access_line(server, anonymous_path))
+
+
+def access_line(server: RegistryProcess, path: str) -> str:
+    """The access log line of the request for ``path``; empty until it is written."""
+    return next((line for line in server.log_text().splitlines() if path in line), "")
+
+
 def test_status_says_what_storage_lacks(admin: httpx.Client) -> None:
     secrets = "/api/v1/namespaces/openshift-image-registry/secrets"
     response = patch_config(admin, {"storage": {"pvc": None, "s3": {"bucket": ""}}})

@@ -1,4 +1,5 @@
-"""Request middleware: a request id on every log line and one access-log line per request."""
+"""Request middleware: a request id on every log line and one access-log line per request,
+naming the authenticated user (``auth.user.name``, as Distribution's log does)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dockyard.auth.access import Principal
 from dockyard.observability.logging import current_request_id
 
 access_logger = logging.getLogger("dockyard.access")
@@ -49,6 +51,10 @@ class AccessLogMiddleware:
     def _log(scope: Scope, status: int, sent: int, duration: float) -> None:
         headers = dict(scope.get("headers") or [])
         client = scope.get("client")
+        principal = (scope.get("state") or {}).get("principal")
+        user = (
+            principal.name if isinstance(principal, Principal) and principal.authenticated else ""
+        )
         access_logger.info(
             "response completed",
             extra={
@@ -59,5 +65,6 @@ class AccessLogMiddleware:
                 "http.response.status": status,
                 "http.response.written": sent,
                 "http.response.duration": f"{duration:.6f}",
+                **({"auth.user.name": user} if user else {}),
             },
         )
