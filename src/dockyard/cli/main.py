@@ -10,6 +10,7 @@ from dockyard import __version__
 from dockyard.cli import (
     importimage,
     login,
+    logs,
     policy,
     projects,
     prune,
@@ -35,6 +36,7 @@ COMMAND_GROUPS: tuple[Register, ...] = (
     importimage.register,
     prune.register,
     status.register,
+    logs.register,
 )
 """One ``register`` per command module; a new group is a module plus an entry here."""
 

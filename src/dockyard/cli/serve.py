@@ -28,6 +28,7 @@ from uvicorn.supervisors import Multiprocess
 from dockyard.config.loader import CONFIG_PATH_ENV, load_config
 from dockyard.config.model import TLS_RELAY_PORT_ENV, Settings, dump_settings
 from dockyard.errors import ConfigError
+from dockyard.observability.logfile import LOG_FILE_ENV, StderrTee
 from dockyard.observability.logging import logging_config, setup_logging
 
 if TYPE_CHECKING:
@@ -156,8 +157,13 @@ def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Op
     # that the workers serve as well, and know as https.
     relay = _listen("127.0.0.1", 0) if settings.http.tlsaddr else None
     relay_port = relay.getsockname()[1] if relay is not None else None
+    # The log on stderr is kept in a file too, for `dockyard logs`.
+    log_file = settings.data_dir / "logs" / "registry.log"
+    tee = StderrTee(log_file)
+    tee.start()
     try:
         os.environ[SETTINGS_FILE_ENV] = str(settings_file)  # spawned workers inherit it
+        os.environ[LOG_FILE_ENV] = str(log_file)
         os.environ[MULTIPROCESS_ENV] = str(_metrics_dir(settings))
         if relay_port is not None:
             os.environ[TLS_RELAY_PORT_ENV] = str(relay_port)
@@ -193,9 +199,11 @@ def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Op
         os.environ.pop(SETTINGS_FILE_ENV, None)
         os.environ.pop(MULTIPROCESS_ENV, None)
         os.environ.pop(TLS_RELAY_PORT_ENV, None)
+        os.environ.pop(LOG_FILE_ENV, None)
         if relay is not None:
             relay.close()
         settings_file.unlink()
+        tee.stop()
     if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
         logger.error("a worker failed to start; see the lines above")
         return 1

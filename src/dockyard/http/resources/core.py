@@ -4,7 +4,8 @@ Validation is Kubernetes': keys of ``[-._a-zA-Z0-9]``, ``data`` (and ``binaryDat
 base64, stored exactly as sent; ``stringData`` is write-only and lands in ``data`` encoded;
 an ``immutable`` object keeps its data for good. A secret's values never appear in a message,
 a log line or the change log: errors name the key, never the value. Pods are the workers of
-``dockyard serve`` in ``openshift-image-registry``, written by its supervisor, read-only here.
+``dockyard serve`` in ``openshift-image-registry``, written by its supervisor, read-only here;
+their ``log`` subresource is the registry's log.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import replace
 from typing import Any
 
 from pydantic import Field
 
+from dockyard.http.resources.handlers import Subresource
 from dockyard.http.resources.objects import JSON, ObjectBody
+from dockyard.http.resources.podlog import pod_log
 from dockyard.http.resources.stored import StoredKind, kind_of, refuse
 from dockyard.metadata.resources import CONFIG_MAP, POD, SECRET
 
@@ -135,5 +139,8 @@ class PodBody(ObjectBody):
     status: dict[str, Any] | None = None
 
 
-PODS = kind_of(StoredKind(POD, PodBody, writable=False, all_namespaces=True, short_names=("po",)))
+PODS = replace(
+    kind_of(StoredKind(POD, PodBody, writable=False, all_namespaces=True, short_names=("po",))),
+    subresources=(Subresource("log", "Pod", ("get",), pod_log),),
+)
 KINDS = (SECRETS, CONFIG_MAPS, PODS)
