@@ -226,6 +226,7 @@ async def test_memory_stays_below_a_few_parts_while_writing(params: dict[str, An
         ({"bucket": "bucket", "forcepathstyle": True, "virtualhostedstyle": True}, "exclude"),
         ({"bucket": "bucket", "rootdirectory": "a/../b"}, "rootdirectory"),
         ({"bucket": "bucket", "region_endpoint": "x"}, "region_endpoint"),
+        ({"bucket": "bucket", "maxretries": -1}, "maxretries"),
     ],
 )
 def test_bad_parameters_are_refused(params: dict[str, Any], message: str) -> None:

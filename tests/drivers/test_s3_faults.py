@@ -82,13 +82,15 @@ async def test_a_read_dropped_mid_stream_resumes_where_it_broke(
 
 
 async def test_a_store_that_keeps_failing_gives_an_error_and_no_partial_object(
-    driver: StorageDriver, proxy: FaultProxy
+    params: dict[str, Any], proxy: FaultProxy
 ) -> None:
+    driver = create_driver("s3", params | {"maxretries": 1})  # one retry fails as all would
     writer = await driver.writer("/up/data")
     await writer.write(blob(6 * MiB, 3))
     proxy.inject("503", times=50)
     with pytest.raises(StorageError):
         await writer.commit()
+    assert proxy.served["503"] >= 2  # tried again before giving up
     proxy.clear()
     with pytest.raises(PathNotFoundError):
         await driver.get_content("/up/data")

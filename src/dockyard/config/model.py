@@ -116,6 +116,9 @@ class S3Params(Section):
     trustedca: str | None = None
     """A PEM bundle of the CAs that sign ``regionendpoint``'s certificate, instead of the
     system's (OpenShift's ``trustedCA``)."""
+    maxretries: int = Field(default=3, ge=0, le=10)
+    """Retries of a request that failed in a way safe to retry, with exponential backoff: fewer
+    answer clients sooner while the store is down."""
     v4auth: bool = True
     chunksize: int = Field(default=10 * MiB, ge=5 * MiB, le=5 * GiB)
     """Part size of multipart uploads: memory per open writer, and the smallest part S3 takes."""

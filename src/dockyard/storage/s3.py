@@ -52,8 +52,6 @@ from dockyard.storage.driver import (
 
 CHUNK_SIZE = 1 << 20
 READ_RETRIES = 3
-MAX_ATTEMPTS = 4
-"""Tries of one request; botocore backs off exponentially (up to about 7 s in all)."""
 DELETE_BATCH = 1000
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchUpload"})
 _STREAM_ERRORS = (
@@ -472,7 +470,8 @@ def _client(params: S3Params) -> Any:
         signature_version="s3v4" if params.v4auth else "s3",
         s3={"addressing_style": style},
         max_pool_connections=MAX_THREADS,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        # botocore backs off exponentially: up to about 7 s in all for the default 3 retries.
+        retries={"mode": "standard", "max_attempts": params.maxretries + 1},
         connect_timeout=10,
         read_timeout=60,
     )
