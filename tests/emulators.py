@@ -100,11 +100,15 @@ class Emulator:
             return self.log_path.read_text(errors="replace")[-chars:]
         return ""
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGTERM)
+
+    def stop(self, grace: float = 10) -> None:
+        """Terminate the process tree, and kill it when it outlives ``grace`` seconds."""
+        self.terminate()
         try:
-            self.process.wait(10)
+            self.process.wait(grace)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -325,5 +329,8 @@ def swift_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator
             server.wait_ready()
         yield proxy
     finally:
+        # Swift's servers drain for seconds after SIGTERM; their data is thrown away anyway.
         for server in servers:
-            server.stop()
+            server.terminate()
+        for server in servers:
+            server.stop(grace=1)
