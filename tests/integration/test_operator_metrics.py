@@ -152,3 +152,10 @@ def test_metrics_secret_opens_them_to_curl(server: RegistryProcess) -> None:
         response = scraper.get(METRICS)
     assert response.status_code == 200, response.text
     assert "# TYPE imageregistry_http_requests_total counter" in response.text
+
+
+def test_health_endpoints_answer_anyone(server: RegistryProcess) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as anonymous:
+        for path in ("/healthz", "/readyz"):
+            response = anonymous.get(path)
+            assert (response.status_code, response.text) == (200, "ok"), path
