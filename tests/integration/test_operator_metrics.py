@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 from access_helpers import api_token, module_registry
-from distribution_helpers import assert_error, push_blob, unique_repo
+from distribution_helpers import assert_error, push_blob, push_image, unique_repo
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,6 +35,8 @@ FAMILIES = (
     "imageregistry_http_time_to_write_header_seconds",
     "imageregistry_storage_duration_seconds",
     "imageregistry_removed",
+    "imageregistry_digest_cache_requests_total",
+    "imageregistry_digest_cache_scoped_requests_total",
 )
 
 
@@ -67,6 +69,10 @@ def test_metrics_sum_every_worker(server: RegistryProcess) -> None:
         for _ in range(30):  # spread over both workers by the kernel
             assert admin.get("/v2/").status_code == 200
         push_blob(admin, unique_repo("metrics"), b"storage is timed")
+        repo = unique_repo("metrics")
+        push_image(admin, repo, "v1")
+        for _ in range(6):
+            assert admin.get(f"/v2/{repo}/manifests/v1").status_code == 200
         response = admin.get(METRICS)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
@@ -78,6 +84,14 @@ def test_metrics_sum_every_worker(server: RegistryProcess) -> None:
     )
     assert requests_of(text, "200", "get") >= before + 30
     assert "imageregistry_http_request_duration_seconds_count" in text
+    # A pushed manifest's content is cached from the push on; what its tag resolves to is read
+    # after the push (a write) once per worker, then cached.
+    for cache, kind in (
+        ("digest_cache", "Hit"),
+        ("digest_cache_scoped", "Miss"),
+        ("digest_cache_scoped", "Hit"),
+    ):
+        assert f'imageregistry_{cache}_requests_total{{type="{kind}"}}' in text, (cache, kind)
 
 
 def test_promtool_accepts_the_format(

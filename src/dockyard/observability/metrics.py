@@ -86,6 +86,17 @@ REMOVED = Gauge(
     "1 while the Config's managementState is Removed (the ImageRegistryRemoved alert).",
     multiprocess_mode="livemax",
 )
+DIGEST_CACHE_REQUESTS = Counter(
+    "imageregistry_digest_cache_requests_total",
+    "Manifests asked of a worker's cache of content by digest: Hit, or Miss (read from storage).",
+    ["type"],
+)
+DIGEST_CACHE_SCOPED_REQUESTS = Counter(
+    "imageregistry_digest_cache_scoped_requests_total",
+    "References (tags, digests) asked of a worker's cache of what they resolve to in their"
+    " repository: Hit, or Miss (read from the database).",
+    ["type"],
+)
 PULLTHROUGH_CACHE_REQUESTS = Counter(
     "imageregistry_pullthrough_blobstore_cache_requests_total",
     "Blobs asked of pull-through: Miss (fetched from an upstream) or Hit (mirrored meanwhile).",

@@ -31,6 +31,7 @@ from dockyard.metadata import (
     tags as tag_rows,
 )
 from dockyard.metadata.epoch import EpochCache
+from dockyard.observability import metrics
 from dockyard.registry.blobs import blob_path
 from dockyard.registry.context import RegistryContext
 from dockyard.registry.digest import Digest, digest_of, parse_digest
@@ -109,6 +110,7 @@ class ImageService:
         snapshot = self._resolved.snapshot()
         key = (repository, str(reference))
         found = self._resolved.get(key)
+        metrics.DIGEST_CACHE_SCOPED_REQUESTS.labels("Miss" if found is None else "Hit").inc()
         if found is None:
             found = await self._resolve(repository, reference)
             self._resolved.put(snapshot, key, found)
@@ -137,6 +139,7 @@ class ImageService:
 
     async def _read(self, digest: str, repository: str) -> bytes:
         content = self._content.get(digest)
+        metrics.DIGEST_CACHE_REQUESTS.labels("Miss" if content is None else "Hit").inc()
         if content is not None:
             self._content.move_to_end(digest)
             return content
