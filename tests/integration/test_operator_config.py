@@ -118,6 +118,8 @@ def test_created_with_defaults_on_first_start(admin: httpx.Client) -> None:
         ({"readOnly": "yes"}, "spec.readOnly"),
         ({"raedOnly": True}, "spec.raedOnly"),
         ({"routes": [{"name": "a"}, {"name": "a"}]}, "spec.routes[1].name"),
+        ({"proxy": {"http": "proxy:3128"}}, "spec.proxy.http"),
+        ({"proxy": {"https": "ftp://proxy"}}, "spec.proxy.https"),
     ],
 )
 def test_bad_specs_are_422_naming_the_field(

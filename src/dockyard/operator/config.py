@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +26,8 @@ SYSTEM_NAMESPACE = "openshift-image-registry"
 CONFIG_NAMESPACE = "openshift-config"
 CREDENTIALS_SECRET = "image-registry-private-configuration-user"
 DEFAULT_CLAIM = "image-registry-storage"
+
+PROXY_SCHEMES = ("http", "https")
 
 Cause = tuple[str, str, str]
 """``(field, reason, message)`` of a refused spec, as Kubernetes' ``Status`` causes."""
@@ -178,7 +181,8 @@ def seconds(duration: str) -> float | None:
 
 
 def problems(spec: ConfigSpec) -> list[Cause]:
-    """What the models can't say alone: one storage kind, durations, unique routes."""
+    """What the models can't say alone: one storage kind, durations, proxy URLs, unique
+    routes."""
     causes: list[Cause] = []
     kinds = spec.storage.kinds
     if len(kinds) > 1:
@@ -218,6 +222,16 @@ def problems(spec: ConfigSpec) -> list[Cause]:
                 " upload URLs); leave it empty to have one generated",
             )
         )
+    for field, url in (("http", spec.proxy.http), ("https", spec.proxy.https)):
+        parts = urlsplit(url)
+        if url and (parts.scheme not in PROXY_SCHEMES or not parts.hostname):
+            causes.append(
+                (
+                    f"spec.proxy.{field}",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{url[:80]}": a proxy URL such as "http://proxy:3128"',
+                )
+            )
     names: set[str] = set()
     for index, route in enumerate(spec.routes):
         if not route.name:
