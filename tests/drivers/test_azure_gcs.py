@@ -52,7 +52,7 @@ async def test_a_writer_continues_in_another_process(cloud: tuple[str, dict[str,
 async def test_gcs_composes_more_parts_than_one_compose_takes(gcs_emulator: Emulator) -> None:
     params = gcs_params(gcs_emulator)
     driver = create_driver("gcs", params)
-    content = blob(70 * 256 * 1024 + 9, 3)  # 70 parts of 256 KiB and a short last one
+    content = blob(40 * 256 * 1024 + 9, 3)  # 40 parts of 256 KiB and a short last one
     writer = await driver.writer("/up/data")
     await writer.write(content)
     await writer.commit()

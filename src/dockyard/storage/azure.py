@@ -30,14 +30,7 @@ from azure.storage.blob import (
 )
 
 from dockyard.config.model import AzureParams
-from dockyard.storage.cloud import (
-    REDIRECT_SECONDS,
-    Parked,
-    PartedWriter,
-    PooledDriver,
-    children,
-    empty,
-)
+from dockyard.storage import cloud
 from dockyard.storage.driver import (
     FileInfo,
     FileWriter,
@@ -54,7 +47,7 @@ WHOLE_GET_SIZE = 64 << 20
 COPY_TIMEOUT_SECONDS = 3600
 
 
-class AzureDriver(PooledDriver):
+class AzureDriver(cloud.PooledDriver):
     name = "azure"
 
     def __init__(self, params: AzureParams) -> None:
@@ -102,7 +95,7 @@ class AzureDriver(PooledDriver):
             size = (await self._call(path, blob.get_blob_properties)).size
             if offset != size:
                 raise InvalidOffsetError(path, f"offset {offset} outside the file") from None
-            return empty()
+            return cloud.empty()
         return self._chunks(downloader.chunks())
 
     async def writer(self, path: str, append: bool = False) -> FileWriter:
@@ -112,7 +105,7 @@ class AzureDriver(PooledDriver):
         else:
             await self._call(path, blob.create_append_blob)
             size = 0
-        return _Writer(self, path, Parked(size=size))
+        return _Writer(self, path, cloud.Parked(size=size))
 
     async def stat(self, path: str) -> FileInfo:
         try:
@@ -135,7 +128,7 @@ class AzureDriver(PooledDriver):
         while (item := await self._call(path, next, items, None)) is not None:
             name = item.name[len(prefix) :]
             names.append(name.rstrip("/") if isinstance(item, BlobPrefix) else name)
-        return children(path, names)
+        return cloud.children(path, names)
 
     async def move(self, source: str, dest: str) -> None:
         """A server-side copy, then the source goes; large copies finish asynchronously."""
@@ -181,7 +174,7 @@ class AzureDriver(PooledDriver):
             blob_name=self._key(path),
             account_key=self.params.accountkey.get_secret_value(),
             permission=BlobSasPermissions(read=True),
-            expiry=datetime.now(UTC) + timedelta(seconds=REDIRECT_SECONDS),
+            expiry=datetime.now(UTC) + timedelta(seconds=cloud.REDIRECT_SECONDS),
         )
         return f"{blob.url}?{sas}"
 
@@ -215,11 +208,11 @@ class AzureDriver(PooledDriver):
                 yield chunk
 
 
-class _Writer(PartedWriter):
+class _Writer(cloud.PartedWriter):
     """Appends blocks of ``chunksize``; the append blob is the whole state, so ``close`` and
     ``commit`` append what is left and nothing is parked."""
 
-    def __init__(self, driver: AzureDriver, path: str, parked: Parked) -> None:
+    def __init__(self, driver: AzureDriver, path: str, parked: cloud.Parked) -> None:
         super().__init__(path, driver.params.chunksize, parked)
         self._driver = driver
 

@@ -26,14 +26,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from dockyard.config.model import GCSParams
-from dockyard.storage.cloud import (
-    REDIRECT_SECONDS,
-    WRITER_SUFFIX,
-    Parked,
-    PartedWriter,
-    PooledDriver,
-    children,
-)
+from dockyard.storage import cloud
 from dockyard.storage.driver import (
     FileInfo,
     FileWriter,
@@ -53,7 +46,7 @@ RETRY = DEFAULT_RETRY.with_timeout(30.0)
 content again (the library retries only conditional uploads by default)."""
 
 
-class GCSDriver(PooledDriver):
+class GCSDriver(cloud.PooledDriver):
     name = "gcs"
 
     def __init__(self, params: GCSParams) -> None:
@@ -84,28 +77,30 @@ class GCSDriver(PooledDriver):
         key = self._key(path)
         if not append:
             await self._delete_state(path, key)
-            return _Writer(self, path, key, Parked())
-        tail = await self._call(path, self._bucket.get_blob, key + WRITER_SUFFIX)
+            return _Writer(self, path, key, cloud.Parked())
+        tail = await self._call(path, self._bucket.get_blob, key + cloud.WRITER_SUFFIX)
         if tail is not None:
             content = await self._call(path, tail.download_as_bytes)
-            return _Writer(self, path, key, Parked.from_metadata(tail.metadata or {}, content))
+            return _Writer(
+                self, path, key, cloud.Parked.from_metadata(tail.metadata or {}, content)
+            )
         blob = await self._call(path, self._bucket.get_blob, key)
         if blob is None:
             raise PathNotFoundError(path)
         if blob.size < self.params.chunksize:
             content = await self._call(path, blob.download_as_bytes)
-            return _Writer(self, path, key, Parked(size=len(content), tail=content))
+            return _Writer(self, path, key, cloud.Parked(size=len(content), tail=content))
         await self._call(path, self._bucket.copy_blob, blob, self._bucket, _part(key, 1))
-        return _Writer(self, path, key, Parked(parts=1, size=blob.size))
+        return _Writer(self, path, key, cloud.Parked(parts=1, size=blob.size))
 
     async def stat(self, path: str) -> FileInfo:
         key = self._key(path)
         blob = await self._call(path, self._bucket.get_blob, key)
         if blob is not None:
             return FileInfo(path, blob.size, _time(blob), is_dir=False)
-        tail = await self._call(path, self._bucket.get_blob, key + WRITER_SUFFIX)
+        tail = await self._call(path, self._bucket.get_blob, key + cloud.WRITER_SUFFIX)
         if tail is not None:
-            size = Parked.from_metadata(tail.metadata or {}).size
+            size = cloud.Parked.from_metadata(tail.metadata or {}).size
             return FileInfo(path, size, _time(tail), is_dir=False)
         below = await self._names(path, key + "/", limit=1)
         if not below:
@@ -120,7 +115,7 @@ class GCSDriver(PooledDriver):
             found = [blob.name[len(prefix) :] for blob in listed]
             return found + [name[len(prefix) :].rstrip("/") for name in listed.prefixes]
 
-        return children(path, await self._call(path, names))
+        return cloud.children(path, await self._call(path, names))
 
     async def move(self, source: str, dest: str) -> None:
         source_key, dest_key = self._key(source), self._key(dest)
@@ -148,7 +143,7 @@ class GCSDriver(PooledDriver):
             return None
         url: str = self._blob(self._key(path)).generate_signed_url(
             version="v4",
-            expiration=timedelta(seconds=REDIRECT_SECONDS),
+            expiration=timedelta(seconds=cloud.REDIRECT_SECONDS),
             method=method,
             api_access_endpoint=self.params.endpoint,
         )
@@ -209,10 +204,10 @@ class GCSDriver(PooledDriver):
             yield chunk
 
 
-class _Writer(PartedWriter):
+class _Writer(cloud.PartedWriter):
     """Parts are objects ``<key>@part-N``, composed into the object on commit."""
 
-    def __init__(self, driver: GCSDriver, path: str, key: str, parked: Parked) -> None:
+    def __init__(self, driver: GCSDriver, path: str, key: str, parked: cloud.Parked) -> None:
         super().__init__(path, driver.params.chunksize, parked)
         self._driver = driver
         self._key = key
@@ -223,7 +218,7 @@ class _Writer(PartedWriter):
 
     async def _park(self) -> None:
         parked = self.parked()
-        tail = self._driver._blob(self._key + WRITER_SUFFIX)
+        tail = self._driver._blob(self._key + cloud.WRITER_SUFFIX)
         tail.metadata = parked.metadata()
         await self._driver._call(self.path, tail.upload_from_string, parked.tail, retry=RETRY)
 

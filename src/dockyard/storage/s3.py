@@ -32,16 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from dockyard.config.model import CloudFrontParams, S3Params, parse_duration
-from dockyard.storage.cloud import (
-    MAX_THREADS,
-    REDIRECT_SECONDS,
-    WRITER_SUFFIX,
-    Parked,
-    PartedWriter,
-    PooledDriver,
-    children,
-    empty,
-)
+from dockyard.storage import cloud
 from dockyard.storage.driver import (
     FileInfo,
     FileWriter,
@@ -64,7 +55,7 @@ _STREAM_ERRORS = (
 )
 
 
-class S3Driver(PooledDriver):
+class S3Driver(cloud.PooledDriver):
     name = "s3"
 
     def __init__(self, params: S3Params) -> None:
@@ -101,20 +92,20 @@ class S3Driver(PooledDriver):
             size = (await self._s3(path, "head_object", Key=key))["ContentLength"]
             if offset != size:
                 raise InvalidOffsetError(path, f"offset {offset} outside the file") from None
-            return empty()
+            return cloud.empty()
         return self._chunks(path, key, response, offset)
 
     async def writer(self, path: str, append: bool = False) -> FileWriter:
         key = self._key(path)
         if not append:
             await self._abandon(path, key)
-            return _Writer(self, path, key, Parked())
+            return _Writer(self, path, key, cloud.Parked())
         try:
-            response = await self._s3(path, "get_object", Key=key + WRITER_SUFFIX)
+            response = await self._s3(path, "get_object", Key=key + cloud.WRITER_SUFFIX)
         except PathNotFoundError:
             return _Writer(self, path, key, await self._reopen(path, key))
         tail = await self._run(response["Body"].read)
-        return _Writer(self, path, key, Parked.from_metadata(response["Metadata"], tail))
+        return _Writer(self, path, key, cloud.Parked.from_metadata(response["Metadata"], tail))
 
     async def stat(self, path: str) -> FileInfo:
         key = self._key(path)
@@ -124,8 +115,8 @@ class S3Driver(PooledDriver):
         except PathNotFoundError:
             pass
         try:
-            head = await self._s3(path, "head_object", Key=key + WRITER_SUFFIX)
-            size = Parked.from_metadata(head["Metadata"]).size
+            head = await self._s3(path, "head_object", Key=key + cloud.WRITER_SUFFIX)
+            size = cloud.Parked.from_metadata(head["Metadata"]).size
             return FileInfo(path, size, _time(head), is_dir=False)
         except PathNotFoundError:
             pass
@@ -141,7 +132,7 @@ class S3Driver(PooledDriver):
             for common in page.get("CommonPrefixes", []):
                 names.append(common["Prefix"][len(prefix) :].rstrip("/"))
             names.extend(item["Key"][len(prefix) :] for item in page.get("Contents", []))
-        return children(path, names)
+        return cloud.children(path, names)
 
     async def walk(self, path: str) -> AsyncIterator[FileInfo]:
         """One recursive listing: keys come sorted, so a directory's keys are contiguous."""
@@ -171,9 +162,9 @@ class S3Driver(PooledDriver):
 
     async def _walked_file(self, path: str, item: dict[str, Any]) -> FileInfo | None:
         """A listed key as a file; a writer's state stands for its file until that exists."""
-        if not path.endswith(WRITER_SUFFIX):
+        if not path.endswith(cloud.WRITER_SUFFIX):
             return FileInfo(path, item["Size"], _time(item), is_dir=False)
-        path = path.removesuffix(WRITER_SUFFIX)
+        path = path.removesuffix(cloud.WRITER_SUFFIX)
         try:
             await self._s3(path, "head_object", Key=self._key(path))
             return None  # the committed file sorts first and was visited already
@@ -198,7 +189,7 @@ class S3Driver(PooledDriver):
         doomed: list[str] = []
         async for page in self._pages(path, "list_objects_v2", Prefix=key + "/"):
             doomed.extend(item["Key"] for item in page.get("Contents", []))
-        for exact in (key, key + WRITER_SUFFIX):
+        for exact in (key, key + cloud.WRITER_SUFFIX):
             try:
                 await self._s3(path, "head_object", Key=exact)
                 doomed.append(exact)
@@ -225,19 +216,19 @@ class S3Driver(PooledDriver):
         url: str = self._client.generate_presigned_url(
             operation,
             Params={"Bucket": self.bucket, "Key": self._key(path)},
-            ExpiresIn=REDIRECT_SECONDS,
+            ExpiresIn=cloud.REDIRECT_SECONDS,
         )
         return url
 
     # --- writers ---------------------------------------------------------------------------------
 
-    async def _reopen(self, path: str, key: str) -> Parked:
+    async def _reopen(self, path: str, key: str) -> cloud.Parked:
         """Append to a committed object: small ones are read back, large ones copied as parts."""
         head = await self._s3(path, "head_object", Key=key)
         size = head["ContentLength"]
         if size < self.params.chunksize:
             content = await self.get_content(path)
-            return Parked(size=len(content), tail=content)
+            return cloud.Parked(size=len(content), tail=content)
         created = await self._s3(path, "create_multipart_upload", Key=key, **self._extra)
         ranges = _even_ranges(size, self.params.multipartcopychunksize)
         for number, (start, end) in enumerate(ranges, 1):
@@ -250,18 +241,18 @@ class S3Driver(PooledDriver):
                 CopySource={"Bucket": self.bucket, "Key": key},
                 CopySourceRange=f"bytes={start}-{end - 1}",
             )
-        return Parked(parts=len(ranges), size=size, upload=created["UploadId"])
+        return cloud.Parked(parts=len(ranges), size=size, upload=created["UploadId"])
 
     async def _abandon(self, path: str, key: str) -> None:
         """Throw away the state of an earlier writer of ``key``, and its multipart upload."""
         try:
-            head = await self._s3(path, "head_object", Key=key + WRITER_SUFFIX)
+            head = await self._s3(path, "head_object", Key=key + cloud.WRITER_SUFFIX)
         except PathNotFoundError:
             return
-        upload_id = Parked.from_metadata(head["Metadata"]).upload
+        upload_id = cloud.Parked.from_metadata(head["Metadata"]).upload
         if upload_id:
             await self._abort(path, key, upload_id)
-        await self._s3(path, "delete_object", Key=key + WRITER_SUFFIX)
+        await self._s3(path, "delete_object", Key=key + cloud.WRITER_SUFFIX)
 
     async def _abort(self, path: str, key: str, upload_id: str) -> None:
         with contextlib.suppress(PathNotFoundError):  # already completed or aborted
@@ -388,10 +379,10 @@ class _RangeNotSatisfiable(StorageError):
     """An offset at or past the end; the reader tells the two apart."""
 
 
-class _Writer(PartedWriter):
+class _Writer(cloud.PartedWriter):
     """Parts go to a multipart upload, created with the first; its id is parked too."""
 
-    def __init__(self, driver: S3Driver, path: str, key: str, parked: Parked) -> None:
+    def __init__(self, driver: S3Driver, path: str, key: str, parked: cloud.Parked) -> None:
         super().__init__(path, driver.params.chunksize, parked)
         self._driver = driver
         self._key = key
@@ -420,7 +411,7 @@ class _Writer(PartedWriter):
         await self._driver._s3(
             self.path,
             "put_object",
-            Key=self._key + WRITER_SUFFIX,
+            Key=self._key + cloud.WRITER_SUFFIX,
             Body=parked.tail,
             Metadata=parked.metadata(),
             **self._driver._extra,
@@ -450,7 +441,7 @@ class _Writer(PartedWriter):
         )
 
     async def _forget(self) -> None:
-        await self._driver._s3(self.path, "delete_object", Key=self._key + WRITER_SUFFIX)
+        await self._driver._s3(self.path, "delete_object", Key=self._key + cloud.WRITER_SUFFIX)
 
     async def _discard(self) -> None:
         if self.upload:
@@ -469,7 +460,7 @@ def _client(params: S3Params) -> Any:
         region_name=params.region,
         signature_version="s3v4" if params.v4auth else "s3",
         s3={"addressing_style": style},
-        max_pool_connections=MAX_THREADS,
+        max_pool_connections=cloud.MAX_THREADS,
         # botocore backs off exponentially: up to about 7 s in all for the default 3 retries.
         retries={"mode": "standard", "max_attempts": params.maxretries + 1},
         connect_timeout=10,

@@ -28,15 +28,7 @@ from urllib.parse import quote
 from swiftclient.client import ClientException, Connection
 
 from dockyard.config.model import SwiftParams
-from dockyard.storage.cloud import (
-    REDIRECT_SECONDS,
-    WRITER_SUFFIX,
-    Parked,
-    PartedWriter,
-    PooledDriver,
-    children,
-    empty,
-)
+from dockyard.storage import cloud
 from dockyard.storage.driver import (
     FileInfo,
     FileWriter,
@@ -49,7 +41,7 @@ SEGMENTS = "@segments"
 META = "x-object-meta-"
 
 
-class SwiftDriver(PooledDriver):
+class SwiftDriver(cloud.PooledDriver):
     name = "swift"
 
     def __init__(self, params: SwiftParams) -> None:
@@ -80,16 +72,16 @@ class SwiftDriver(PooledDriver):
             size = int((await self._call(path, "head_object", key))["content-length"])
             if offset != size:
                 raise InvalidOffsetError(path, f"offset {offset} outside the file") from None
-            return empty()
+            return cloud.empty()
         return self._chunks(iter(body))
 
     async def writer(self, path: str, append: bool = False) -> FileWriter:
         key = self._key(path)
         if not append:
             await self._abandon(path, key)
-            return _Writer(self, path, key, Parked(upload=uuid.uuid4().hex))
+            return _Writer(self, path, key, cloud.Parked(upload=uuid.uuid4().hex))
         try:
-            headers, tail = await self._call(path, "get_object", key + WRITER_SUFFIX)
+            headers, tail = await self._call(path, "get_object", key + cloud.WRITER_SUFFIX)
         except PathNotFoundError:
             return _Writer(self, path, key, await self._reopen(path, key))
         return _Writer(self, path, key, _parked(headers, tail))
@@ -100,7 +92,7 @@ class SwiftDriver(PooledDriver):
             headers = await self._call(path, "head_object", key)
             return FileInfo(path, int(headers["content-length"]), _time(headers), is_dir=False)
         with contextlib.suppress(PathNotFoundError):
-            headers = await self._call(path, "head_object", key + WRITER_SUFFIX)
+            headers = await self._call(path, "head_object", key + cloud.WRITER_SUFFIX)
             return FileInfo(path, _parked(headers).size, _time(headers), is_dir=False)
         _, below = await self._call(
             path, "get_container", self.container, prefix=key + "/", limit=1
@@ -115,7 +107,7 @@ class SwiftDriver(PooledDriver):
             path, "get_container", self.container, prefix=prefix, delimiter="/", full_listing=True
         )
         names = [(item.get("subdir") or item["name"])[len(prefix) :].rstrip("/") for item in items]
-        return children(path, names)
+        return cloud.children(path, names)
 
     async def move(self, source: str, dest: str) -> None:
         """Small objects are copied on the server; a large object's manifest is written anew at
@@ -146,7 +138,7 @@ class SwiftDriver(PooledDriver):
         )
         # name -> whether it is a static large object manifest (its segments go with it)
         doomed = {item["name"]: "slo_etag" in item for item in below}
-        for exact in (key, key + WRITER_SUFFIX):
+        for exact in (key, key + cloud.WRITER_SUFFIX):
             with contextlib.suppress(PathNotFoundError):
                 headers = await self._call(path, "head_object", exact)
                 doomed[exact] = headers.get("x-static-large-object", "").lower() == "true"
@@ -161,7 +153,7 @@ class SwiftDriver(PooledDriver):
             return None
         storage_url = await self._run(self._storage_url)
         object_url = f"{storage_url}/{quote(self.container)}/{quote(self._key(path))}"
-        expires = int(time.time()) + REDIRECT_SECONDS
+        expires = int(time.time()) + cloud.REDIRECT_SECONDS
         signed = f"{method}\n{expires}\n{_url_path(object_url)}"
         key = self.params.secretkey.get_secret_value().encode()
         signature = hmac.new(key, signed.encode(), hashlib.sha256).hexdigest()
@@ -169,25 +161,25 @@ class SwiftDriver(PooledDriver):
 
     # --- writers ---------------------------------------------------------------------------------
 
-    async def _reopen(self, path: str, key: str) -> Parked:
+    async def _reopen(self, path: str, key: str) -> cloud.Parked:
         """Append to a committed object: its content becomes the new writer's first segment."""
         headers = await self._call(path, "head_object", key)
         upload, size = uuid.uuid4().hex, int(headers["content-length"])
         if size < self.params.chunksize:
             content = await self.get_content(path)
-            return Parked(size=len(content), tail=content, upload=upload)
+            return cloud.Parked(size=len(content), tail=content, upload=upload)
         destination = f"/{self.container}/{self._segment(upload, 1)}"
         await self._call(path, "copy_object", key, destination=destination)
-        return Parked(parts=1, size=size, upload=upload)
+        return cloud.Parked(parts=1, size=size, upload=upload)
 
     async def _abandon(self, path: str, key: str) -> None:
         """Remove an earlier writer's segments and state."""
         with contextlib.suppress(PathNotFoundError):
-            await self._delete_object(path, key + WRITER_SUFFIX)
+            await self._delete_object(path, key + cloud.WRITER_SUFFIX)
 
     async def _delete_object(self, path: str, name: str, manifest: bool = False) -> None:
         """Delete one object with whatever it owns: a manifest's segments, a writer's segments."""
-        if name.endswith(WRITER_SUFFIX):
+        if name.endswith(cloud.WRITER_SUFFIX):
             with contextlib.suppress(PathNotFoundError):
                 headers = await self._call(path, "head_object", name)
                 await self._delete_segments(path, _parked(headers).upload)
@@ -279,11 +271,11 @@ class SwiftDriver(PooledDriver):
                 await self._run(close)
 
 
-class _Writer(PartedWriter):
+class _Writer(cloud.PartedWriter):
     """Parts are segments under ``@segments/<upload>/``, joined by a static large object
     manifest on commit."""
 
-    def __init__(self, driver: SwiftDriver, path: str, key: str, parked: Parked) -> None:
+    def __init__(self, driver: SwiftDriver, path: str, key: str, parked: cloud.Parked) -> None:
         super().__init__(path, driver.params.chunksize, parked)
         self._driver = driver
         self._key = key
@@ -296,7 +288,7 @@ class _Writer(PartedWriter):
         parked = self.parked()
         headers = {META + name: value for name, value in parked.metadata().items()}
         await self._driver._call(
-            self.path, "put_object", self._key + WRITER_SUFFIX, parked.tail, headers=headers
+            self.path, "put_object", self._key + cloud.WRITER_SUFFIX, parked.tail, headers=headers
         )
 
     async def _put_whole(self, content: bytes) -> None:
@@ -312,19 +304,19 @@ class _Writer(PartedWriter):
 
     async def _forget(self) -> None:
         with contextlib.suppress(PathNotFoundError):
-            await self._driver._call(self.path, "delete_object", self._key + WRITER_SUFFIX)
+            await self._driver._call(self.path, "delete_object", self._key + cloud.WRITER_SUFFIX)
 
     async def _discard(self) -> None:
         await self._driver._delete_segments(self.path, self.upload)
         await self._forget()
 
 
-def _parked(headers: Mapping[str, str], tail: bytes = b"") -> Parked:
+def _parked(headers: Mapping[str, str], tail: bytes = b"") -> cloud.Parked:
     """A writer's state from its object's metadata headers (swiftclient gives them lower case)."""
     metadata = {
         name.removeprefix(META): value for name, value in headers.items() if name.startswith(META)
     }
-    return Parked.from_metadata(metadata, tail)
+    return cloud.Parked.from_metadata(metadata, tail)
 
 
 def _connect(params: SwiftParams) -> Connection:
