@@ -160,10 +160,11 @@ def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Op
     # The log on stderr is kept in a file too, for `dockyard logs`.
     log_file = settings.data_dir / "logs" / "registry.log"
     tee = StderrTee(log_file)
-    tee.start()
+    kept = _keep_log(tee)
     try:
         os.environ[SETTINGS_FILE_ENV] = str(settings_file)  # spawned workers inherit it
-        os.environ[LOG_FILE_ENV] = str(log_file)
+        if kept:
+            os.environ[LOG_FILE_ENV] = str(log_file)
         os.environ[MULTIPROCESS_ENV] = str(_metrics_dir(settings))
         if relay_port is not None:
             os.environ[TLS_RELAY_PORT_ENV] = str(relay_port)
@@ -203,11 +204,22 @@ def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Op
         if relay is not None:
             relay.close()
         settings_file.unlink()
-        tee.stop()
+        if kept:
+            tee.stop()
     if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
         logger.error("a worker failed to start; see the lines above")
         return 1
     return 0
+
+
+def _keep_log(tee: StderrTee) -> bool:
+    """Start copying the log to its file; a data directory that can't hold it only warns."""
+    try:
+        tee.start()
+    except OSError:
+        logger.warning("cannot keep the log in a file", extra={"path": str(tee.path)})
+        return False
+    return True
 
 
 class _Workers:
