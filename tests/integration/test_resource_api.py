@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 IMAGE = "/apis/image.openshift.io/v1"
+OPERATOR = "/apis/imageregistry.operator.openshift.io/v1"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -421,7 +422,7 @@ def test_unknown_paths_and_kinds_are_404_status(admin: httpx.Client, project: st
         "/apis/nosuch.example.com/v1/things",
         "/apis/image.openshift.io/v2",
         "/apis/nosuch.example.com",
-        "/api/v1/pods",
+        "/api/v1/nodes",
         "/api/v2",
     ):
         assert_status(admin.get(path), 404, "NotFound")
@@ -1312,11 +1313,9 @@ def test_openapi_describes_what_is_served(admin: httpx.Client, project: str) -> 
         "clusteroperators": "image-registry",
         "pods": names(admin.get("/api/v1/namespaces/openshift-image-registry/pods").json())[0],
     }
-    cluster_config = {"metadata": {"name": "cluster"}}  # the cluster image config
-    assert admin.post("/apis/config.openshift.io/v1/images", json=cluster_config).status_code in (
-        201,
-        409,
-    )
+    cluster = {"metadata": {"name": "cluster"}}  # the cluster image config, and the pruner
+    for made in ("/apis/config.openshift.io/v1/images", f"{OPERATOR}/imagepruners"):
+        assert admin.post(made, json=cluster).status_code in (201, 409)
     for path, entry in document["paths"].items():
         # pods are the workers, in the registry's own namespace
         concrete = path.replace(
@@ -1324,7 +1323,7 @@ def test_openapi_describes_what_is_served(admin: httpx.Client, project: str) -> 
         )
         resource = re.findall(r"/([a-z]+)/{name}", path)
         if resource:
-            config = path.startswith("/apis/config.openshift.io/") and (
+            config = path.startswith(("/apis/config.openshift.io/", OPERATOR)) and (
                 resource[0] != "clusteroperators"
             )
             concrete = concrete.replace("{name}", "cluster" if config else values[resource[0]])
