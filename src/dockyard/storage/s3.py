@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,6 +46,7 @@ from dockyard.storage.driver import (
 CHUNK_SIZE = 1 << 20
 READ_RETRIES = 3
 DELETE_BATCH = 1000
+_SESSION_LOCK = threading.Lock()
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchUpload"})
 _STREAM_ERRORS = (
     botocore.exceptions.ResponseStreamingError,
@@ -470,15 +473,23 @@ def _client(params: S3Params) -> Any:
     if endpoint and "://" not in endpoint:
         endpoint = f"{'https' if params.secure else 'http'}://{endpoint}"
     secret = params.secretkey.get_secret_value() if params.secretkey else None
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=params.accesskey,
-        aws_secret_access_key=secret,
-        use_ssl=params.secure,
-        verify=_verify(params),
-        config=config,
-    )
+    with _SESSION_LOCK:
+        return _session().client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=params.accesskey,
+            aws_secret_access_key=secret,
+            use_ssl=params.secure,
+            verify=_verify(params),
+            config=config,
+        )
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    """One session per process: it keeps the service model loaded, which a client of a new
+    session reads again (a fifth of a second). Making clients of it is not thread-safe."""
+    return boto3.session.Session()
 
 
 def _verify(params: S3Params) -> bool | str:
