@@ -227,6 +227,7 @@ class _Writer(cloud.PartedWriter):
         await self.flush()
 
     async def _put_whole(self, content: bytes) -> None:
+        """The append blob exists already: ``content``, the buffer, is appended to it."""
         await self.flush()
 
     async def _assemble(self) -> None:
