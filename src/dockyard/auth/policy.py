@@ -58,7 +58,9 @@ def _kind(namespace: str | None) -> str:
 class PolicyService:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._cache: dict[str, tuple[float, list[RoleBinding]]] = {}
+        # Bindings by scope, with when they were read and the database's epoch then: they
+        # hold until the epoch changes, or for BINDINGS_TTL where there is no epoch.
+        self._cache: dict[str, tuple[float, bytes | None, list[RoleBinding]]] = {}
 
     # bindings
 
@@ -245,12 +247,15 @@ class PolicyService:
     async def _bindings(self, scope: str | None) -> list[RoleBinding]:
         key = "*" if scope is None else scope
         now = time.monotonic()
+        epoch = self.db.epoch.current()
         cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < BINDINGS_TTL:
-            return cached[1]
+        if cached is not None:
+            read_at, read_in, found = cached
+            if read_in == epoch if epoch is not None else now - read_at < BINDINGS_TTL:
+                return found
         async with self.db.read() as conn:
             found = [_binding(r) for r in await rows.list_bindings(conn, scope)]
         if len(self._cache) > 4096:
             self._cache.clear()
-        self._cache[key] = (now, found)
+        self._cache[key] = (now, epoch, found)
         return found
