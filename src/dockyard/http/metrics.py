@@ -55,7 +55,7 @@ def exposition() -> bytes:
 def sends_secret(request: Request, secret: SecretStr | None) -> bool:
     """Whether the request carries the metrics secret as a Basic password (any user name) or
     a bearer token; compared in constant time, so timing tells nothing of it."""
-    if secret is None:
+    if secret is None or not secret.get_secret_value():  # an empty secret opens nothing
         return False
     credentials = parse_authorization(request.headers.get("authorization", ""))
     return credentials is not None and hmac.compare_digest(
