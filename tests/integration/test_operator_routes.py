@@ -176,7 +176,7 @@ def test_routes_serve_each_hostname_with_its_certificate(
 
 
 def test_default_route_is_served_and_named_on_image_streams(
-    registry_factory: RegistryFactory,
+    registry_factory: RegistryFactory, tmp_path: Path
 ) -> None:
     tls_port = free_port()
     env = {
@@ -218,6 +218,31 @@ def test_default_route_is_served_and_named_on_image_streams(
             extensions={"sni_hostname": host},
         )
         assert response.status_code == 200, response.text
+    ca_file = tmp_path / "default-route-ca.crt"
+    ca_file.write_text(ca)
+    assert server.auth is not None
+    curl = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--cacert",
+            str(ca_file),
+            "--resolve",
+            f"{host}:{tls_port}:127.0.0.1",
+            "-u",
+            f"any:{server.auth[1]}",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            f"https://{host}:{tls_port}/v2/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (curl.returncode, curl.stdout) == (0, "200"), curl.stderr
 
     with server.client(timeout=60) as client:
         assert patch_config(client, {"defaultRoute": False}).status_code == 200
