@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -78,7 +79,24 @@ def public(
                 "-n",
                 "pub",
             )
+            _until_every_worker_serves(registry.url, manifest_url("pub/app", "v1"))
             yield Public(registry, admin, anon, images)
+
+
+def _until_every_worker_serves(url: str, path: str) -> None:
+    """Role changes hold on every worker at once on SQLite, and within a second where the
+    workers share PostgreSQL: wait for that second, asking on new connections (each may
+    reach another worker)."""
+    deadline = time.monotonic() + 3
+    while True:
+        answers = [
+            httpx.get(f"{url}{path}", headers={"Connection": "close", "Accept": ACCEPT_MANIFESTS})
+            for _ in range(8)
+        ]
+        if all(answer.status_code == 200 for answer in answers):
+            return
+        assert time.monotonic() < deadline, describe(answers[-1])
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("repo", ["pub/app", "pub/tools"])

@@ -93,8 +93,14 @@ def test_created_with_defaults_on_first_start(admin: httpx.Client) -> None:
     assert spec["storage"] == {"pvc": {"claim": "image-registry-storage"}, "managementState": ""}
     assert spec["replicas"] == 2 and spec["rolloutStrategy"] == "RollingUpdate"
     assert spec["readOnly"] is False
-    available = eventually(lambda: condition(admin, "Available"))
-    assert available["status"] == "True" and available["reason"] == "Ready"
+
+    # Available with MinimumAvailability until every worker has reported ready.
+    def ready() -> dict[str, Any]:
+        found = condition(admin, "Available")
+        return found if found.get("reason") == "Ready" else {}
+
+    available = eventually(ready)
+    assert available["status"] == "True"
     assert condition(admin, "StorageExists")["status"] == "True"
     assert condition(admin, "Degraded")["status"] == "False"
     status = admin.get(CONFIG).json()["status"]

@@ -4,6 +4,7 @@ that may ``get registry/metrics`` or send the ``metrics.secret`` setting only.""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -85,12 +86,12 @@ def test_metrics_sum_every_worker(server: RegistryProcess) -> None:
     assert requests_of(text, "200", "get") >= before + 30
     assert "imageregistry_http_request_duration_seconds_count" in text
     # A pushed manifest's content is cached from the push on; what its tag resolves to is read
-    # after the push (a write) once per worker, then cached.
-    for cache, kind in (
-        ("digest_cache", "Hit"),
-        ("digest_cache_scoped", "Miss"),
-        ("digest_cache_scoped", "Hit"),
-    ):
+    # after the push (a write) once per worker, then cached: on one machine's SQLite, which
+    # tells every worker of each write (on PostgreSQL replicas it is not cached).
+    counted = [("digest_cache", "Hit"), ("digest_cache_scoped", "Miss")]
+    if os.environ.get("DOCKYARD_TEST_DATABASE", "sqlite") == "sqlite":
+        counted.append(("digest_cache_scoped", "Hit"))
+    for cache, kind in counted:
         assert f'imageregistry_{cache}_requests_total{{type="{kind}"}}' in text, (cache, kind)
 
 
