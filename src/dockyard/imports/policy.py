@@ -5,25 +5,21 @@ set nothing else is allowed; ``insecureRegistries`` may be reached over plain HT
 untrusted certificate. Entries are ``host[:port]`` or ``host[:port]/path`` (a repository and
 what is below it), and ``*.example.com`` stands for every subdomain, as in OpenShift.
 
-``spec.additionalTrustedCA`` names a config map in ``openshift-config`` whose keys are registry
-hosts (``host..5000`` for ``host:5000``) and values PEM bundles trusted for that host.
+``spec.additionalTrustedCA`` gives the CAs trusted per registry host, read by
+``dockyard.operator.trust`` as for every outbound connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dockyard.imports.client import UpstreamError
 from dockyard.imports.reference import ImageReference
-from dockyard.metadata.resources import CONFIG_MAP, ResourceStore, ResourceType
+from dockyard.metadata.resources import ResourceStore
+from dockyard.operator.trust import CLUSTER, IMAGE_CONFIG, NO_BUNDLES, Bundles, bundles_of
 
-IMAGE_CONFIG = ResourceType("config.openshift.io", "Image", "images", namespaced=False)
-CLUSTER = "cluster"
-CONFIG_NAMESPACE = "openshift-config"
 WHERE = "images.config.openshift.io/cluster spec.registrySources"
 
 
@@ -67,7 +63,7 @@ def matches(entry: str, reference: ImageReference) -> bool:
 @dataclass(frozen=True)
 class RegistryPolicy:
     sources: RegistrySources
-    trusted_ca: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    trusted_ca: Bundles = NO_BUNDLES
     """PEM bundles by registry host (``host:port``)."""
 
     def ca_for(self, registry: str) -> str | None:
@@ -97,9 +93,4 @@ async def cluster_policy(store: ResourceStore) -> RegistryPolicy:
         spec = ImageConfigSpec.model_validate((found or {}).get("spec") or {})
     except ValidationError:
         spec = ImageConfigSpec()
-    trusted: dict[str, str] = {}
-    if spec.additionalTrustedCA is not None and spec.additionalTrustedCA.name:
-        bundles = await store.find(CONFIG_MAP, CONFIG_NAMESPACE, spec.additionalTrustedCA.name)
-        for key, pem in ((bundles or {}).get("data") or {}).items():
-            trusted[key.replace("..", ":").lower()] = pem
-    return RegistryPolicy(spec.registrySources, MappingProxyType(trusted))
+    return RegistryPolicy(spec.registrySources, await bundles_of(store, found))

@@ -17,7 +17,8 @@ from dockyard.http.resources.images import GROUP, as_json, stream_name
 from dockyard.http.resources.objects import JSON, ObjectBody
 from dockyard.http.resources.stored import StoredKind, kind_of, refuse
 from dockyard.imports.importer import Importer
-from dockyard.imports.policy import CLUSTER, IMAGE_CONFIG, ImageConfigSpec
+from dockyard.imports.policy import ImageConfigSpec
+from dockyard.operator.trust import CLUSTER, IMAGE_CONFIG
 
 
 class ImageStreamImportBody(ObjectBody):
