@@ -11,7 +11,7 @@ what is below it), and ``*.example.com`` stands for every subdomain, as in OpenS
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -63,7 +63,7 @@ def matches(entry: str, reference: ImageReference) -> bool:
 @dataclass(frozen=True)
 class RegistryPolicy:
     sources: RegistrySources
-    trusted_ca: Bundles = NO_BUNDLES
+    trusted_ca: Bundles = field(default_factory=lambda: NO_BUNDLES)
     """PEM bundles by registry host (``host:port``)."""
 
     def ca_for(self, registry: str) -> str | None:
