@@ -5,6 +5,8 @@ could lose. For each endpoint, one process of the whole cluster delivers at a ti
 holds the endpoint's lease (a row renewed every few seconds, on SQLite and PostgreSQL alike).
 The holder reads the entries after the endpoint's cursor, POSTs them in Distribution's envelope
 (at most ``BATCH_SIZE`` events each) and moves the cursor only once the endpoint answered 2xx.
+Over HTTPS, the endpoint's certificate is checked against the system's CAs plus the bundle that
+the cluster image config's ``additionalTrustedCA`` gives its host, read again every few seconds.
 A failed batch is retried as it is, never skipped, so each endpoint sees events in log order:
 after ``threshold`` failures in a row it waits ``backoff``, doubling up to a minute, as
 Distribution's breaker does.
@@ -21,6 +23,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Sequence
@@ -44,11 +47,13 @@ from dockyard.events.model import (
 from dockyard.metadata import events as event_rows
 from dockyard.metadata.engine import Database
 from dockyard.metadata.events import Change
+from dockyard.metadata.resources import ResourceStore
 from dockyard.observability.metrics import (
     NOTIFICATIONS_ERRORS,
     NOTIFICATIONS_EVENTS,
     NOTIFICATIONS_PENDING,
 )
+from dockyard.operator.trust import TrustedCAs, bundle_for, client_context
 
 BATCH_SIZE = 50
 READ_LIMIT = 500
@@ -192,6 +197,58 @@ class Lease:
             logger.warning("cannot release lease", extra={"lease": self.name}, exc_info=True)
 
 
+class EndpointClient:
+    """The HTTP client of one endpoint, made anew when the CA bundle for its host changes."""
+
+    def __init__(
+        self,
+        endpoint: EndpointSettings,
+        *,
+        trust: TrustedCAs | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        url = httpx.URL(endpoint.url)
+        self.trust = trust if url.scheme == "https" else None
+        self.host, self.port = url.host, url.port
+        self.transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._bundle: str | None = None
+
+    async def current(self) -> httpx.AsyncClient:
+        bundle = None
+        if self.trust is not None:
+            bundle = bundle_for(await self.trust.bundles(), self.host, self.port)
+        if self._client is None or bundle != self._bundle:
+            await self.aclose()
+            self._client = httpx.AsyncClient(
+                timeout=self.endpoint.timeout,
+                follow_redirects=False,
+                transport=self.transport,
+                verify=self._verify(bundle),
+            )
+            self._bundle = bundle
+        return self._client
+
+    def _verify(self, bundle: str | None) -> ssl.SSLContext | bool:
+        if bundle is None:
+            return True
+        try:
+            return client_context(bundle)
+        except ValueError:
+            # Sends then fail verification, with the reason in their warnings, and are retried.
+            logger.warning(
+                "trusted CA bundle is not a PEM certificate; using the system CAs alone",
+                extra={"endpoint": self.endpoint.name, "host": self.host},
+            )
+            return True
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
 class EndpointDelivery:
     """Delivers the change log to one endpoint while this process holds its lease."""
 
@@ -204,6 +261,7 @@ class EndpointDelivery:
         holder: str,
         base_url: str = "",
         include_references: bool = False,
+        trust: TrustedCAs | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         lease_ttl: float = LEASE_TTL,
         lease_renew_every: float = LEASE_RENEW_EVERY,
@@ -214,7 +272,7 @@ class EndpointDelivery:
         self.source = source
         self.base_url = base_url
         self.include_references = include_references
-        self.transport = transport
+        self.client = EndpointClient(endpoint, trust=trust, transport=transport)
         # Long enough that a send which starts with the lease held ends before it lapses.
         ttl = max(lease_ttl, endpoint.timeout + lease_renew_every + 2 * LEASE_MARGIN)
         self.lease = Lease(
@@ -244,21 +302,19 @@ class EndpointDelivery:
     async def run(self) -> None:
         keeper = asyncio.create_task(self.lease.keep(), name=f"lease {self.lease.name}")
         try:
-            async with httpx.AsyncClient(
-                timeout=self.endpoint.timeout, follow_redirects=False, transport=self.transport
-            ) as client:
-                while not self._stopping.is_set():
-                    try:
-                        await self.step(client)
-                    except Exception:
-                        logger.warning(
-                            "notifications delivery interrupted",
-                            extra={"endpoint": self.name},
-                            exc_info=True,
-                        )
-                        self._reset()
-                        await self._pause(RETRY_AFTER_ERROR)
+            while not self._stopping.is_set():
+                try:
+                    await self.step(await self.client.current())
+                except Exception:
+                    logger.warning(
+                        "notifications delivery interrupted",
+                        extra={"endpoint": self.name},
+                        exc_info=True,
+                    )
+                    self._reset()
+                    await self._pause(RETRY_AFTER_ERROR)
         finally:
+            await self.client.aclose()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
@@ -424,6 +480,7 @@ class NotificationDispatcher:
         *,
         base_url: str = "",
         holder: str | None = None,
+        trust: TrustedCAs | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         lease_ttl: float = LEASE_TTL,
         lease_renew_every: float = LEASE_RENEW_EVERY,
@@ -442,6 +499,7 @@ class NotificationDispatcher:
                 holder=holder,
                 base_url=base_url,
                 include_references=settings.events.includereferences,
+                trust=trust,
                 transport=transport,
                 lease_ttl=lease_ttl,
                 lease_renew_every=lease_renew_every,
@@ -452,13 +510,15 @@ class NotificationDispatcher:
 
     @classmethod
     def from_settings(cls, db: Database, settings: Settings) -> NotificationDispatcher | None:
-        """None when no endpoint is configured: nothing to run."""
+        """None when no endpoint is configured: nothing to run. HTTPS endpoints trust what the
+        cluster image config adds to the system's CAs."""
         if not settings.notifications.endpoints:
             return None
         _, port = settings.http.bind_address()
         source = Source(f"{socket.gethostname()}:{port}", str(uuid.uuid4()))
         base_url = (settings.http.host or "").rstrip("/")
-        return cls(db, settings.notifications, source, base_url=base_url)
+        trust = TrustedCAs(ResourceStore(db))
+        return cls(db, settings.notifications, source, base_url=base_url, trust=trust)
 
     async def start(self) -> None:
         """Place the cursors, then deliver in the background.
