@@ -5,13 +5,16 @@ Each test runs ``dockyard serve`` (two workers unless it says otherwise) with en
 every envelope and can be told to answer 500 or to hang. What is checked: the envelope's content
 for pushes, pulls, deletes and untags; the ignore settings; that a failing or hanging endpoint
 later gets every event in order, none lost; that events pending at a SIGKILL are delivered after
-the restart; and that several workers and replicas never deliver a batch twice.
+the restart; that several workers and replicas never deliver a batch twice; and that an HTTPS
+endpoint signed by a CA of the test's making is trusted once the cluster image config's
+``additionalTrustedCA`` names it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -44,6 +47,8 @@ from images import (
     make_layout,
 )
 
+from dockyard.operator.certificates import serving_certificate
+
 if TYPE_CHECKING:
     from conftest import RegistryFactory
     from integration.conftest import Skopeo
@@ -66,9 +71,10 @@ class Received:
 
 class Receiver:
     """A webhook endpoint: records every POST; ``mode`` is ``ok``, ``fail`` (500) or ``hang``
-    (answers only after ``hang_seconds``, longer than the endpoint's timeout)."""
+    (answers only after ``hang_seconds``, longer than the endpoint's timeout). With ``tls`` (a
+    server context), it serves HTTPS as ``localhost``."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.mode = "ok"
         self.hang_seconds = 3.0
         self.requests: list[Received] = []
@@ -97,11 +103,19 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme, self.host = "http", "127.0.0.1"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme, self.host = "https", "localhost"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/events"
+        return f"{self.scheme}://{self.host}:{self.port}/events"
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
 
     def delivered(self) -> list[Received]:
         with self._lock:
@@ -432,3 +446,60 @@ def test_blob_uploads_are_not_events(
         assert_status(put_manifest(client, repository, "marker", image.manifest), 201)
     receiver.wait_for_digests([image.digest])
     assert [e["target"]["digest"] for e in receiver.events()] == [image.digest]
+
+
+def serving_context(directory: Path) -> tuple[ssl.SSLContext, str]:
+    """A server context for ``localhost`` signed by a throwaway CA, and that CA's PEM."""
+    serving = serving_certificate("localhost")
+    (directory / "server.crt").write_bytes(serving.certificate)
+    (directory / "server.key").write_bytes(serving.key)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "server.crt", directory / "server.key")
+    return context, serving.ca.decode()
+
+
+def trust_cluster_wide(api: httpx.Client, host: str, pem: str) -> None:
+    """Name a config map trusting ``pem`` for ``host`` in the cluster image config."""
+    bundle = api.post(
+        "/api/v1/namespaces/openshift-config/configmaps",
+        json={
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "webhook-cas"},
+            "data": {host.replace(":", ".."): pem},
+        },
+    )
+    assert bundle.status_code == 201, bundle.text
+    configured = api.post(
+        "/apis/config.openshift.io/v1/images",
+        json={
+            "apiVersion": "config.openshift.io/v1",
+            "kind": "Image",
+            "metadata": {"name": "cluster"},
+            "spec": {"additionalTrustedCA": {"name": "webhook-cas"}},
+        },
+    )
+    assert configured.status_code == 201, configured.text
+
+
+def test_https_endpoint_is_trusted_through_additional_trusted_ca(
+    registry_factory: RegistryFactory, repository: str, tmp_path: Path
+) -> None:
+    context, ca = serving_context(tmp_path)
+    with Receiver(tls=context) as receiver:
+        assert receiver.url.startswith("https://localhost:")
+        registry = registry_factory(env=endpoints_env(endpoint("tls", receiver)), workers=1)
+        refused = 'msg="notifications not delivered" endpoint=tls'
+        with registry.client(timeout=60) as client:
+            digests = push_variants(client, repository, 2)
+            receiver.wait(
+                lambda: registry.log_text().count(refused) >= 2,
+                "failed tries while the CA is not trusted",
+            )
+            assert "CERTIFICATE_VERIFY_FAILED" in registry.log_text()
+            assert receiver.attempts() == 0, "no envelope gets through an untrusted handshake"
+
+            trust_cluster_wide(client, f"localhost:{receiver.port}", ca)
+            receiver.wait_for_digests(digests)
+
+    assert push_digests(receiver) == digests, "the events held back, once each, in order"
