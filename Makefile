@@ -18,9 +18,13 @@ venv: $(BIN)/dockyard
 run: venv
 	$(BIN)/dockyard serve --data-dir $(DATA_DIR) --addr $(ADDR)
 
+# Three pytest workers on two cores: the integration tests mostly wait on servers and clients.
+# Each worker takes whole modules (loadscope), so module-scoped servers start once.
+PYTEST := $(BIN)/pytest -q -n 3 --dist loadscope
+
 test: venv lint
-	$(BIN)/pytest -q
-	DOCKYARD_TEST_DATABASE=postgres $(BIN)/pytest -q
+	$(PYTEST)
+	DOCKYARD_TEST_DATABASE=postgres $(PYTEST)
 
 lint: venv
 	$(BIN)/ruff format --check src tests
