@@ -2,16 +2,19 @@
 
 SQLite serves several worker processes at once: WAL journal, a busy timeout, and write
 transactions that take the write lock up front (``BEGIN IMMEDIATE``) so two writers never
-deadlock upgrading a read lock; within a process, writers queue on an asyncio lock instead of
-in SQLite's busy handler, which sleeps up to 100 ms between tries and so turns a few
-concurrent pushes into seconds of waiting. PostgreSQL needs none of that. Every write changes
-the database's epoch (``metadata.epoch``) once it has committed.
+deadlock upgrading a read lock; writers take turns (an asyncio lock within a process, an flock
+across the processes of the machine) instead of waiting in SQLite's busy handler, which sleeps
+up to 100 ms between tries and so turns a few concurrent pushes into seconds of waiting.
+PostgreSQL needs none of that. Every write changes the database's epoch (``metadata.epoch``)
+once it has committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,22 +60,60 @@ def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
     return engine
 
 
+class WriterTurns:
+    """Whose turn it is to write to an SQLite database: one coroutine of a process at a time,
+    and, with a lock file, one process of the machine at a time."""
+
+    def __init__(self, lock_file: Path | None) -> None:
+        self._local = asyncio.Lock()
+        self._fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600) if lock_file else None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        async with self._local:
+            fd = self._fd
+            if fd is None:
+                yield
+                return
+            taken = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
+            try:
+                await asyncio.shield(taken)
+            except asyncio.CancelledError:
+                # The thread still takes the lock: give it back once it has.
+                taken.add_done_callback(lambda done: _unlock_if_taken(done, fd))
+                raise
+            try:
+                yield
+            finally:
+                _unlock(fd)
+
+
+def _unlock(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _unlock_if_taken(taken: asyncio.Future[None], fd: int) -> None:
+    if not taken.cancelled() and taken.exception() is None:
+        _unlock(fd)
+
+
 class Database:
     """The process's connections: ``read()`` for queries, ``write()`` for one atomic change."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.epoch: Epoch
-        self._write_lock: asyncio.Lock | None = None
+        self._turns: WriterTurns | None = None
         if is_sqlite(url):
             self._reader = _sqlite_engine(url, "BEGIN", pool_size=16)
             self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE", pool_size=2)
-            self._write_lock = asyncio.Lock()
             database = make_url(url).database
             if database and database != ":memory:":
                 self.epoch = FileEpoch(Path(f"{database}-epoch"))
+                self._turns = WriterTurns(Path(f"{database}-writer.lock"))
             else:
                 self.epoch = LocalEpoch()
+                self._turns = WriterTurns(None)
         else:
             self._reader = self._writer = create_async_engine(
                 url, pool_size=10, max_overflow=10, pool_pre_ping=True
@@ -89,11 +130,11 @@ class Database:
         """One transaction; ``cached=False`` for rows no cache holds (leases), so that
         writing them leaves every worker's caches alone."""
         try:
-            if self._write_lock is None:
+            if self._turns is None:
                 async with self._writer.begin() as conn:
                     yield conn
             else:
-                async with self._write_lock, self._writer.begin() as conn:
+                async with self._turns.turn(), self._writer.begin() as conn:
                     yield conn
         finally:
             if cached:

@@ -1,0 +1,99 @@
+"""Writers of an SQLite database take turns across processes, and a writer cancelled while it
+waits gives its turn back."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dockyard.metadata.engine import WriterTurns
+
+HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def hold(lock_file: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process that holds the turn for ``seconds``."""
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock_file), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert other.stdout is not None and other.stdout.readline() == "held\n"
+    return other
+
+
+def test_a_writer_waits_for_another_process(tmp_path: Path) -> None:
+    lock_file = tmp_path / "db-writer.lock"
+    other = hold(lock_file, 0.6)
+
+    async def write() -> float:
+        began = time.monotonic()
+        async with WriterTurns(lock_file).turn():
+            return time.monotonic() - began
+
+    try:
+        assert asyncio.run(write()) >= 0.4
+    finally:
+        other.wait(timeout=30)
+
+
+def test_a_cancelled_waiter_gives_its_turn_back(tmp_path: Path) -> None:
+    lock_file = tmp_path / "db-writer.lock"
+    other = hold(lock_file, 0.5)
+
+    async def scenario() -> None:
+        turns = WriterTurns(lock_file)
+
+        async def write() -> None:
+            async with turns.turn():
+                await asyncio.sleep(60)
+
+        waiting = asyncio.create_task(write())
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        await asyncio.to_thread(other.wait, 30)
+        await asyncio.sleep(0.2)  # the thread takes the lock once the other process is done
+        async with asyncio.timeout(5):
+            async with turns.turn():
+                pass
+        # ... and another process gets it too (a turn never given back would time out here).
+        again = subprocess.run(
+            [sys.executable, "-c", HOLD, str(lock_file), "0"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        assert again.stdout == "held\n"
+
+    asyncio.run(scenario())
+
+
+def test_turns_within_one_process_are_one_at_a_time() -> None:
+    turns = WriterTurns(None)
+    inside = 0
+    most = 0
+
+    async def write() -> None:
+        nonlocal inside, most
+        async with turns.turn():
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    async def scenario() -> None:
+        await asyncio.gather(*(write() for _ in range(10)))
+
+    asyncio.run(scenario())
+    assert most == 1
