@@ -123,6 +123,18 @@ def admin_password_of(registry: RegistryProcess) -> str:
     return found.group(1)
 
 
+def admin_cli(registry: RegistryProcess, home: Path, *, project: bool = False) -> DockyardCLI:
+    """The server's admin logged in, with a config of its own; in a new project of its own
+    (``cli.project``) when asked."""
+    assert registry.admin_password, "the server printed no admin password"
+    cli = DockyardCLI(home / "dockyard.json", home)
+    cli.login(registry.url, "admin", registry.admin_password)
+    if project:
+        cli.project = unique("cli")
+        cli.run("new-project", cli.project)
+    return cli
+
+
 class DockyardCLI:
     """``python -m dockyard ...`` as one person on one machine: a config file of their own.
 
@@ -142,6 +154,8 @@ class DockyardCLI:
         env.update(DOCKYARD_CONFIG=str(config_path), HOME=str(home), PYTHONUNBUFFERED="1")
         self.env = env
         self.cwd = home
+        self.project = ""
+        """The project ``admin_cli`` made for this CLI, if any."""
 
     def run(
         self, *args: str, input: str | None = None, check: bool = True
@@ -154,8 +168,15 @@ class DockyardCLI:
             check=check,
         )
 
+    def out(self, *args: str) -> str:
+        return self.run(*args).stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "-o", "json").stdout)
+
     def login(self, url: str, user: str, password: str) -> subprocess.CompletedProcess[str]:
-        return self.run("login", "-u", user, "-p", password, url)
+        # --password=: a generated password may start with "-".
+        return self.run("login", "-u", user, f"--password={password}", url)
 
     def whoami(self) -> str:
         return self.run("whoami").stdout.strip()

@@ -9,7 +9,6 @@ in a project of its own on the session's shared server.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -17,12 +16,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from access_helpers import DockyardCLI, admin_cli
 from distribution_helpers import get_manifest, push_image, tags_of
 
 if TYPE_CHECKING:
@@ -30,54 +29,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT = 60
-
-
-@dataclass
-class CLI:
-    """``dockyard`` as one logged-in admin, with a config file of its own."""
-
-    env: dict[str, str]
-    cwd: Path
-    project: str
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "dockyard", *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=self.cwd,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"dockyard {' '.join(args)} exited {result.returncode}\n"
-                f"stdout: {result.stdout}\nstderr: {result.stderr}"
-            )
-        return result
-
-    def out(self, *args: str) -> str:
-        return self.run(*args).stdout
-
 
 @pytest.fixture
-def cli(shared_registry: RegistryProcess, tmp_path: Path) -> CLI:
-    assert shared_registry.admin_password, "the server printed no admin password"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DOCKYARD_"))}
-    env.update(
-        DOCKYARD_CONFIG=str(tmp_path / "dockyard.json"),
-        HOME=str(tmp_path),
-        PYTHONUNBUFFERED="1",
-    )
-    session = CLI(env, tmp_path, f"cli-{uuid.uuid4().hex[:10]}")
-    # --password=: a generated password may start with "-".
-    session.run(
-        "login", "-u", "admin", f"--password={shared_registry.admin_password}", shared_registry.url
-    )
-    session.run("new-project", session.project)
-    return session
+def cli(shared_registry: RegistryProcess, tmp_path: Path) -> DockyardCLI:
+    return admin_cli(shared_registry, tmp_path, project=True)
 
 
 @pytest.fixture
@@ -121,7 +76,7 @@ def section(description: str, tag: str) -> list[str]:
 
 
 def test_get_and_describe_show_tags_and_history(
-    cli: CLI, http: httpx.Client, shared_registry: RegistryProcess
+    cli: DockyardCLI, http: httpx.Client, shared_registry: RegistryProcess
 ) -> None:
     repo = f"{cli.project}/app"
     first, second = two_images(http, repo)
@@ -157,7 +112,7 @@ def test_get_and_describe_show_tags_and_history(
 
 
 def test_tag_moves_rolls_back_and_copies_across_projects(
-    cli: CLI, http: httpx.Client, shared_registry: RegistryProcess
+    cli: DockyardCLI, http: httpx.Client, shared_registry: RegistryProcess
 ) -> None:
     repo = f"{cli.project}/app"
     first, second = two_images(http, repo)
@@ -194,7 +149,7 @@ def test_tag_moves_rolls_back_and_copies_across_projects(
 
 
 def test_alias_follows_later_pushes_and_delete_removes_the_tag(
-    cli: CLI, http: httpx.Client
+    cli: DockyardCLI, http: httpx.Client
 ) -> None:
     repo = f"{cli.project}/app"
     first, _ = two_images(http, repo)
@@ -222,7 +177,7 @@ def test_alias_follows_later_pushes_and_delete_removes_the_tag(
     assert "cannot import registry.invalid/library/busybox:1" in external.stderr
 
 
-def test_patch_merges_labels(cli: CLI, http: httpx.Client) -> None:
+def test_patch_merges_labels(cli: DockyardCLI, http: httpx.Client) -> None:
     push_image(http, f"{cli.project}/app", "1")
     patch = '{"metadata":{"labels":{"team":"web"}}}'
     assert cli.out("patch", "is/app", "--type", "merge", "-p", patch) == (
@@ -240,7 +195,7 @@ def test_patch_merges_labels(cli: CLI, http: httpx.Client) -> None:
     assert cli.out("get", "is", "-l", "team!=web", "-o", "name") == ""
 
 
-def test_apply_creates_configures_and_leaves_unchanged(cli: CLI, tmp_path: Path) -> None:
+def test_apply_creates_configures_and_leaves_unchanged(cli: DockyardCLI, tmp_path: Path) -> None:
     manifest = tmp_path / "stream.yaml"
     text = (
         "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: app\n"
@@ -258,7 +213,7 @@ def test_apply_creates_configures_and_leaves_unchanged(cli: CLI, tmp_path: Path)
     assert stream["spec"]["lookupPolicy"] == {"local": True}
 
 
-def test_watch_prints_a_row_soon_after_a_push(cli: CLI, http: httpx.Client) -> None:
+def test_watch_prints_a_row_soon_after_a_push(cli: DockyardCLI, http: httpx.Client) -> None:
     push_image(http, f"{cli.project}/before", "1")
     process = subprocess.Popen(
         [sys.executable, "-m", "dockyard", "get", "is", "-w", "-n", cli.project],

@@ -4,17 +4,13 @@ upstream (also one with htpasswd authentication)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import bcrypt
 import pytest
+from access_helpers import DockyardCLI, admin_cli, unique
 from distribution_helpers import get_manifest
 from images import make_layout
 
@@ -24,50 +20,13 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT = 120
-
-
-@dataclass
-class CLI:
-    """``dockyard`` logged in as admin to one server, in a project of its own."""
-
-    env: dict[str, str]
-    cwd: Path
-    project: str
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "dockyard", *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=self.cwd,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"dockyard {' '.join(args)} exited {result.returncode}\n"
-                f"stdout: {result.stdout}\nstderr: {result.stderr}"
-            )
-        return result
-
-
-CLIFactory = Callable[["RegistryProcess"], CLI]
+CLIFactory = Callable[["RegistryProcess"], DockyardCLI]
 
 
 @pytest.fixture
 def cli_for(tmp_path: Path) -> CLIFactory:
-    def make(server: RegistryProcess) -> CLI:
-        assert server.admin_password, "the server printed no admin password"
-        home = tmp_path / f"cli-{uuid.uuid4().hex[:6]}"
-        home.mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DOCKYARD_"))}
-        env.update(DOCKYARD_CONFIG=str(home / "dockyard.json"), HOME=str(home))
-        session = CLI(env, home, f"cli-{uuid.uuid4().hex[:10]}")
-        session.run("login", "-u", "admin", f"--password={server.admin_password}", server.url)
-        session.run("new-project", session.project)
-        return session
+    def make(server: RegistryProcess) -> DockyardCLI:
+        return admin_cli(server, tmp_path / unique("cli"), project=True)
 
     return make
 

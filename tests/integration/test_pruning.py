@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from access_helpers import DockyardCLI, admin_cli
 from distribution_helpers import (
     blob_status,
     build_index,
@@ -46,42 +44,8 @@ NO_GC = {"REGISTRY_GC_DISABLED": "true"}
 FAST_GC = {"REGISTRY_GC_INTERVAL": "1s", "REGISTRY_GC_GRACEPERIOD": "1s"}
 
 
-@dataclass
-class CLI:
-    """``dockyard`` logged in to one server as the admin, with a config file of its own."""
-
-    env: dict[str, str]
-    cwd: Path
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "dockyard", *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=self.cwd,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"dockyard {' '.join(args)} exited {result.returncode}\n"
-                f"stdout: {result.stdout}\nstderr: {result.stderr}"
-            )
-        return result
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "-o", "json").stdout)
-
-
-def cli_for(registry: RegistryProcess, home: Path) -> CLI:
-    assert registry.admin_password, "the server printed no admin password"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "DOCKYARD_"))}
-    env.update(DOCKYARD_CONFIG=str(home / "dockyard.json"), HOME=str(home), PYTHONUNBUFFERED="1")
-    home.mkdir(parents=True, exist_ok=True)
-    cli = CLI(env, home)
-    cli.run("login", "-u", "admin", f"--password={registry.admin_password}", registry.url)
-    return cli
+def cli_for(registry: RegistryProcess, home: Path) -> DockyardCLI:
+    return admin_cli(registry, home)
 
 
 @pytest.fixture
@@ -91,7 +55,7 @@ def quiet(registry_factory: RegistryFactory) -> RegistryProcess:
 
 
 @pytest.fixture
-def cli(quiet: RegistryProcess, tmp_path: Path) -> CLI:
+def cli(quiet: RegistryProcess, tmp_path: Path) -> DockyardCLI:
     return cli_for(quiet, tmp_path)
 
 
@@ -121,7 +85,7 @@ def pulls_completely(client: httpx.Client, repo: str, reference: str) -> bool:
 
 
 def test_dry_run_lists_then_confirm_prunes_old_revisions_and_their_blobs(
-    quiet: RegistryProcess, cli: CLI
+    quiet: RegistryProcess, cli: DockyardCLI
 ) -> None:
     repo = "team/app"
     with quiet.client() as client:
@@ -162,7 +126,7 @@ def test_dry_run_lists_then_confirm_prunes_old_revisions_and_their_blobs(
     assert "Summary: deleted 0 images, 0 tag history entries" in changes
 
 
-def test_young_images_and_kept_revisions_stay(quiet: RegistryProcess, cli: CLI) -> None:
+def test_young_images_and_kept_revisions_stay(quiet: RegistryProcess, cli: DockyardCLI) -> None:
     with quiet.client() as client:
         images = [push_image(client, "team/young", "v1") for _ in range(3)]
     result = cli.json("adm", "prune", "images", "--keep-tag-revisions=1", "--confirm")
@@ -172,7 +136,9 @@ def test_young_images_and_kept_revisions_stay(quiet: RegistryProcess, cli: CLI) 
             assert pulls_completely(client, "team/young", image.digest)
 
 
-def test_an_index_keeps_its_children_until_it_goes_itself(quiet: RegistryProcess, cli: CLI) -> None:
+def test_an_index_keeps_its_children_until_it_goes_itself(
+    quiet: RegistryProcess, cli: DockyardCLI
+) -> None:
     repo = "team/multi"
     with quiet.client() as client:
         children = [push_image(client, repo) for _ in range(2)]
@@ -192,7 +158,9 @@ def test_an_index_keeps_its_children_until_it_goes_itself(quiet: RegistryProcess
         assert not blob_file(quiet, children[0].layer_digests[0]).exists()
 
 
-def test_referrers_go_with_their_subject_or_are_kept(quiet: RegistryProcess, cli: CLI) -> None:
+def test_referrers_go_with_their_subject_or_are_kept(
+    quiet: RegistryProcess, cli: DockyardCLI
+) -> None:
     repo = "team/signed"
     flags = ("--keep-younger-than=0s", "--confirm")
     with quiet.client() as client:
@@ -210,7 +178,9 @@ def test_referrers_go_with_their_subject_or_are_kept(quiet: RegistryProcess, cli
     assert sorted(gone["deleted"]["images"]) == sorted([subject.digest, signature.digest])
 
 
-def test_a_blob_shared_by_two_repositories_survives_one(quiet: RegistryProcess, cli: CLI) -> None:
+def test_a_blob_shared_by_two_repositories_survives_one(
+    quiet: RegistryProcess, cli: DockyardCLI
+) -> None:
     layer = random_bytes(2048)
     with quiet.client() as client:
         for repo in ("team/one", "team/two"):
@@ -237,7 +207,7 @@ def test_a_blob_shared_by_two_repositories_survives_one(quiet: RegistryProcess, 
 
 
 def test_without_prune_registry_blobs_stay_for_the_collector(
-    quiet: RegistryProcess, cli: CLI
+    quiet: RegistryProcess, cli: DockyardCLI
 ) -> None:
     with quiet.client() as client:
         image = push_image(client, "team/keep", "v1")
@@ -254,7 +224,7 @@ def test_without_prune_registry_blobs_stay_for_the_collector(
 
 
 def test_pruning_needs_the_pruner_role_and_a_valid_request(
-    quiet: RegistryProcess, cli: CLI, tmp_path: Path
+    quiet: RegistryProcess, cli: DockyardCLI, tmp_path: Path
 ) -> None:
     cli.run("create", "user", "mallory", "--password", "a long passphrase here")
     with quiet.client() as client:
@@ -285,7 +255,7 @@ def test_pruning_needs_the_pruner_role_and_a_valid_request(
 
 
 def test_hard_prune_removes_orphan_files_and_abandoned_uploads(
-    quiet: RegistryProcess, cli: CLI
+    quiet: RegistryProcess, cli: DockyardCLI
 ) -> None:
     long_ago = time.time() - 7200
     with quiet.client() as client:
@@ -320,7 +290,7 @@ def test_hard_prune_removes_orphan_files_and_abandoned_uploads(
 # --- adm top -------------------------------------------------------------------------------
 
 
-def test_top_counts_shared_layers_once(quiet: RegistryProcess, cli: CLI) -> None:
+def test_top_counts_shared_layers_once(quiet: RegistryProcess, cli: DockyardCLI) -> None:
     layer = random_bytes(10_000)
     with quiet.client() as client:
         digest = push_blob(client, "acme/app", layer)
@@ -558,7 +528,7 @@ PRUNERS = "/apis/imageregistry.operator.openshift.io/v1/imagepruners"
 
 
 def test_image_pruner_runs_on_its_schedule_and_records_each_run(
-    quiet: RegistryProcess, cli: CLI
+    quiet: RegistryProcess, cli: DockyardCLI
 ) -> None:
     repo = "team/scheduled"
     with quiet.client() as client:
