@@ -6,7 +6,6 @@ on one worker stops working on every worker within a second.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from dockyard.auth.rbac import BUILTIN_CLUSTER_ROLES, PolicyRule, Role, allows
 from dockyard.errors import StatusError
 from dockyard.metadata import policy as rows
 from dockyard.metadata.engine import AlreadyExistsError, Database
+from dockyard.metadata.epoch import EpochCache
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 BINDINGS_TTL = 1.0
@@ -58,9 +58,11 @@ def _kind(namespace: str | None) -> str:
 class PolicyService:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Bindings by scope, with when they were read and the database's epoch then: they
-        # hold until the epoch changes, or for BINDINGS_TTL where there is no epoch.
-        self._cache: dict[str, tuple[float, bytes | None, list[RoleBinding]]] = {}
+        # Bindings by scope: until the next write on the machine, or for BINDINGS_TTL where
+        # there is no epoch (PostgreSQL replicas).
+        self._cache: EpochCache[str, list[RoleBinding]] = EpochCache(
+            db.epoch, 4096, ttl=BINDINGS_TTL
+        )
 
     # bindings
 
@@ -246,16 +248,10 @@ class PolicyService:
 
     async def _bindings(self, scope: str | None) -> list[RoleBinding]:
         key = "*" if scope is None else scope
-        now = time.monotonic()
-        epoch = self.db.epoch.current()
-        cached = self._cache.get(key)
-        if cached is not None:
-            read_at, read_in, found = cached
-            if read_in == epoch if epoch is not None else now - read_at < BINDINGS_TTL:
-                return found
-        async with self.db.read() as conn:
-            found = [_binding(r) for r in await rows.list_bindings(conn, scope)]
-        if len(self._cache) > 4096:
-            self._cache.clear()
-        self._cache[key] = (now, epoch, found)
+        snapshot = self._cache.snapshot()
+        found = self._cache.get(key)
+        if found is None:
+            async with self.db.read() as conn:
+                found = [_binding(r) for r in await rows.list_bindings(conn, scope)]
+            self._cache.put(snapshot, key, found)
         return found

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import time
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -77,14 +78,16 @@ class EpochCache(Generic[K, V]):
     """Answers read from the database, kept until the epoch changes.
 
     ``snapshot()`` before the read, ``put(snapshot, ...)`` after it: an answer read while
-    the epoch moved is not kept. Bounded: when full, it starts over.
+    the epoch moved is not kept. Without an epoch (PostgreSQL) answers are kept for ``ttl``
+    seconds when one is given, else not at all. Bounded: when full, it starts over.
     """
 
-    def __init__(self, epoch: Epoch, size: int) -> None:
+    def __init__(self, epoch: Epoch, size: int, ttl: float | None = None) -> None:
         self._epoch = epoch
         self._size = size
+        self._ttl = ttl
         self._seen: bytes | None = None
-        self._values: dict[K, V] = {}
+        self._values: dict[K, tuple[V, float]] = {}
 
     def snapshot(self) -> bytes | None:
         current = self._epoch.current()
@@ -94,11 +97,21 @@ class EpochCache(Generic[K, V]):
         return current
 
     def get(self, key: K) -> V | None:
-        return self._values.get(key)
+        found = self._values.get(key)
+        if found is None:
+            return None
+        value, kept_at = found
+        if self._seen is None and (self._ttl is None or time.monotonic() - kept_at >= self._ttl):
+            return None
+        return value
 
     def put(self, snapshot: bytes | None, key: K, value: V) -> None:
-        if snapshot is None or snapshot != self._seen:
+        if snapshot != self._seen or (snapshot is None and self._ttl is None):
             return
         if len(self._values) >= self._size:
             self._values.clear()
-        self._values[key] = value
+        self._values[key] = (value, time.monotonic())
+
+    def clear(self) -> None:
+        """For a change this process made, where no epoch tells of it."""
+        self._values.clear()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from dockyard.metadata.engine import Database
 from dockyard.metadata.epoch import EpochCache, FileEpoch, LocalEpoch, NoEpoch
@@ -92,3 +95,18 @@ def test_the_cache_is_bounded_and_disabled_without_an_epoch() -> None:
     disabled: EpochCache[str, int] = EpochCache(NoEpoch(), size=2)
     disabled.put(disabled.snapshot(), "a", 1)
     assert disabled.get("a") is None
+
+
+def test_without_an_epoch_answers_hold_for_their_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    cache: EpochCache[str, list[int]] = EpochCache(NoEpoch(), size=4, ttl=1.0)
+    cache.put(cache.snapshot(), "a", [])
+    assert cache.get("a") == []  # an empty answer is an answer
+    clock[0] += 0.9
+    assert cache.get("a") == []
+    clock[0] += 0.2
+    assert cache.get("a") is None
+    cache.put(cache.snapshot(), "b", [1])
+    cache.clear()
+    assert cache.get("b") is None
