@@ -28,6 +28,7 @@ from uvicorn.supervisors import Multiprocess
 from dockyard.config.loader import CONFIG_PATH_ENV, load_config
 from dockyard.config.model import TLS_RELAY_PORT_ENV, Settings, dump_settings
 from dockyard.errors import ConfigError
+from dockyard.http.protocol import DrainingProtocol
 from dockyard.observability.logfile import LOG_FILE_ENV, StderrTee
 from dockyard.observability.logging import logging_config, setup_logging
 
@@ -175,8 +176,9 @@ def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Op
             port=port,
             workers=settings.workers,
             loop="uvloop",
-            # httptools sets no limit on header size, so there is no h11 event size to raise.
-            http="httptools",
+            # httptools (which sets no limit on header size, so there is no h11 event size to
+            # raise), drained gently when a worker stops.
+            http=DrainingProtocol,
             ws="none",
             lifespan="on",
             log_config=logging_config(settings.log.level, settings.log.formatter),
