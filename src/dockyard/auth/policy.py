@@ -58,8 +58,8 @@ def _kind(namespace: str | None) -> str:
 class PolicyService:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Bindings by scope: until the next write on the machine, or for BINDINGS_TTL where
-        # there is no epoch (PostgreSQL replicas).
+        # Bindings by scope: until the next metadata write, or for BINDINGS_TTL while there is
+        # no epoch (PostgreSQL, until the process listens for changes).
         self._cache: EpochCache[str, list[RoleBinding]] = EpochCache(
             db.epoch, 4096, ttl=BINDINGS_TTL
         )

@@ -6,7 +6,8 @@ deadlock upgrading a read lock; writers take turns (an asyncio lock within a pro
 across the processes of the machine) instead of waiting in SQLite's busy handler, which sleeps
 up to 100 ms between tries and so turns a few concurrent pushes into seconds of waiting.
 PostgreSQL needs none of that. Every write changes the database's epoch (``metadata.epoch``)
-once it has committed.
+once it has committed; on PostgreSQL it also notifies every other process
+(``metadata.notified``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from dockyard.metadata.epoch import Epoch, FileEpoch, LocalEpoch, NoEpoch
+from dockyard.metadata.epoch import Epoch, FileEpoch, LocalEpoch
+from dockyard.metadata.notified import NOTIFY, NotifiedEpoch
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -104,6 +106,7 @@ class Database:
         self.url = url
         self.epoch: Epoch
         self._turns: WriterTurns | None = None
+        self._notified: NotifiedEpoch | None = None
         if is_sqlite(url):
             self._reader = _sqlite_engine(url, "BEGIN", pool_size=16)
             self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE", pool_size=2)
@@ -118,7 +121,7 @@ class Database:
             self._reader = self._writer = create_async_engine(
                 url, pool_size=10, max_overflow=10, pool_pre_ping=True
             )
-            self.epoch = NoEpoch()
+            self.epoch = self._notified = NotifiedEpoch(url)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -133,6 +136,8 @@ class Database:
             if self._turns is None:
                 async with self._writer.begin() as conn:
                     yield conn
+                    if cached and self._notified is not None:
+                        await conn.exec_driver_sql(NOTIFY)
             else:
                 async with self._turns.turn(), self._writer.begin() as conn:
                     yield conn
@@ -141,6 +146,8 @@ class Database:
                 self.epoch.bump()
 
     async def close(self) -> None:
+        if self._notified is not None:
+            await self._notified.close()
         await self._reader.dispose()
         if self._writer is not self._reader:
             await self._writer.dispose()

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Hashable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 SIZE = 8
 
@@ -60,26 +60,20 @@ class FileEpoch:
         self._map[:SIZE] = os.urandom(SIZE)
 
 
-class NoEpoch:
-    """For databases shared across machines (PostgreSQL), until changes are announced across
-    replicas: nothing is cached."""
+class Epoch(Protocol):
+    """``current()`` is ``None`` when there is no epoch to trust: nothing is cached then."""
 
-    def current(self) -> bytes | None:
-        return None
+    def current(self) -> bytes | None: ...
 
-    def bump(self) -> None:
-        return None
-
-
-Epoch = LocalEpoch | FileEpoch | NoEpoch
+    def bump(self) -> None: ...
 
 
 class EpochCache(Generic[K, V]):
     """Answers read from the database, kept until the epoch changes.
 
     ``snapshot()`` before the read, ``put(snapshot, ...)`` after it: an answer read while
-    the epoch moved is not kept. Without an epoch (PostgreSQL) answers are kept for ``ttl``
-    seconds when one is given, else not at all. Bounded: when full, it starts over.
+    the epoch moved is not kept. Without an epoch (PostgreSQL while not listening) answers are
+    kept for ``ttl`` seconds when one is given, else not at all. Bounded: when full, it starts over.
     """
 
     def __init__(self, epoch: Epoch, size: int, ttl: float | None = None) -> None:
