@@ -11,6 +11,10 @@
   (``token``) and offers ``auth`` (``("admin", token)``, or None when the server printed no
   password: then nothing is sent). ``registry.client()`` is an httpx client that sends it;
   ``dockyard_credentials(host)`` finds the ``auth`` of the server a test uses on ``host``.
+- Storage: a server keeps its blobs under its data dir; with ``DOCKYARD_TEST_STORAGE=s3``
+  every server whose settings choose no driver uses a fresh bucket of a moto S3 server that
+  each pytest worker starts once (``registry_storage``), with redirects off, so responses are
+  the same as from a filesystem.
 - ``upstream``: Debian's ``docker-registry`` (Distribution 2.8) as a peer registry, no auth.
 - ``free_port()``: a TCP port on 127.0.0.1 that nothing listens on right now;
   ``binary_path(name)``: an installed tool, or a skip (a failure under CI).
@@ -39,6 +43,8 @@ from typing import IO, Any, NoReturn, Protocol
 
 import httpx
 import pytest
+
+from emulators import Emulator, chooses_driver, s3_registry_env, start_moto, storage_kind
 
 HTTP_SECRET = "dockyard-tests-http-secret-0123456789abcdef"
 """The ``REGISTRY_HTTP_SECRET`` of every test server (it signs upload ``Location`` URLs)."""
@@ -565,9 +571,35 @@ class RegistryFactory(Protocol):
     ) -> RegistryProcess: ...
 
 
+StorageEnv = Callable[[Mapping[str, str] | None], dict[str, str]]
+
+
+@pytest.fixture(scope="session")
+def registry_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEnv]:
+    """``registry_storage(env)``: a server's settings variables with the storage of this run
+    added (``DOCKYARD_TEST_STORAGE``), unless they choose a driver themselves."""
+    moto: Emulator | None = None
+
+    def storage(env: Mapping[str, str] | None) -> dict[str, str]:
+        nonlocal moto
+        given = dict(env or {})
+        if storage_kind() == "filesystem" or chooses_driver(given):
+            return given
+        if moto is None:
+            moto = start_moto(tmp_path_factory)
+        return {**s3_registry_env(moto, redirect=False), **given}
+
+    yield storage
+    if moto is not None:
+        moto.stop()
+
+
 @pytest.fixture
 def registry_factory(
-    tmp_path: Path, new_database: NewDatabase, request: pytest.FixtureRequest
+    tmp_path: Path,
+    new_database: NewDatabase,
+    registry_storage: StorageEnv,
+    request: pytest.FixtureRequest,
 ) -> Iterator[RegistryFactory]:
     """Start extra servers: ``registry_factory(env={...}, workers=1, args=(...), start=True)``.
 
@@ -586,7 +618,11 @@ def registry_factory(
         root = tmp_path / f"registry-{len(started)}"
         root.mkdir()
         process = _registry_in(
-            root, database_url or new_database(root), workers=workers, env=env, args=args
+            root,
+            database_url or new_database(root),
+            workers=workers,
+            env=registry_storage(env),
+            args=args,
         )
         started.append(process)
         request.node.stash.setdefault(_REGISTRIES, []).append(process)
@@ -607,11 +643,13 @@ def registry(registry_factory: RegistryFactory, database_url: str) -> RegistryPr
 
 @pytest.fixture(scope="session")
 def shared_registry(
-    tmp_path_factory: pytest.TempPathFactory, new_database: NewDatabase
+    tmp_path_factory: pytest.TempPathFactory,
+    new_database: NewDatabase,
+    registry_storage: StorageEnv,
 ) -> Iterator[RegistryProcess]:
     """One registry for the whole session; tests must use repository names of their own."""
     root = tmp_path_factory.mktemp("shared-registry")
-    process = _registry_in(root, new_database(root))
+    process = _registry_in(root, new_database(root), env=registry_storage(None))
     try:
         process.start()
         yield process

@@ -14,11 +14,12 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -115,9 +116,8 @@ class Emulator:
             self.process.wait(10)
 
 
-@pytest.fixture(scope="session")
-def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """moto's S3 server; any access key works, signatures are not checked."""
+def start_moto(tmp_path_factory: pytest.TempPathFactory) -> Emulator:
+    """moto's S3 server on a free port; any access key works, signatures are not checked."""
     try:
         import moto.server  # noqa: F401
     except ImportError:
@@ -125,9 +125,96 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     port = _free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    emulator = Emulator.start("moto S3", command, port, log)
+    return Emulator.start("moto S3", command, port, log)
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """moto's S3 server for the session (of this pytest worker)."""
+    emulator = start_moto(tmp_path_factory)
     yield emulator
     emulator.stop()
+
+
+STORAGE_ENV = "DOCKYARD_TEST_STORAGE"
+"""``s3``: every registry the tests start keeps its blobs in a bucket of its own on moto;
+unset or ``filesystem``: under its data directory."""
+DRIVER_PREFIXES = tuple(
+    f"REGISTRY_STORAGE_{name}_"
+    for name in ("FILESYSTEM", "INMEMORY", "S3", "AZURE", "GCS", "SWIFT")
+)
+S3_ROOT = "dockyard"
+S3_CHUNK_SIZE = 5 * 1024 * 1024
+
+
+def storage_kind() -> str:
+    """The storage of the registries the tests start: ``filesystem`` or ``s3``."""
+    kind = os.environ.get(STORAGE_ENV, "").strip().lower() or "filesystem"
+    if kind not in ("filesystem", "s3"):
+        raise pytest.UsageError(f"{STORAGE_ENV} must be filesystem or s3, not {kind!r}")
+    return kind
+
+
+def skip_unless_filesystem(why: str) -> None:
+    """Skip a test that looks at files under the data directory when the blobs are elsewhere."""
+    if storage_kind() != "filesystem":
+        pytest.skip(f"{STORAGE_ENV}={storage_kind()}: {why}")
+
+
+def chooses_driver(env: Mapping[str, str]) -> bool:
+    """Whether settings variables name a storage driver of their own."""
+    return any(key.startswith(DRIVER_PREFIXES) for key in env)
+
+
+def s3_registry_env(
+    moto: Emulator, *, redirect: bool, endpoint: str | None = None
+) -> dict[str, str]:
+    """``REGISTRY_*`` variables for a registry on a fresh bucket of moto's server, reached at
+    ``endpoint`` (a proxy in front of it) or directly, with the smallest part size."""
+    return {
+        "REGISTRY_STORAGE_S3_BUCKET": unique_bucket("registry"),
+        "REGISTRY_STORAGE_S3_REGIONENDPOINT": endpoint or moto.endpoint,
+        "REGISTRY_STORAGE_S3_ACCESSKEY": "testing",
+        "REGISTRY_STORAGE_S3_SECRETKEY": "testing",
+        "REGISTRY_STORAGE_S3_CHUNKSIZE": str(S3_CHUNK_SIZE),
+        "REGISTRY_STORAGE_S3_ROOTDIRECTORY": f"/{S3_ROOT}",
+        "REGISTRY_STORAGE_REDIRECT_DISABLE": "false" if redirect else "true",
+    }
+
+
+def blob_stored(env: Mapping[str, str], storage_root: Path, digest: str) -> bool:
+    """Whether a registry with settings variables ``env`` holds the blob's data in its store:
+    the S3 bucket they name, else the filesystem under ``storage_root``."""
+    algorithm, hex_digest = digest.split(":")
+    path = f"docker/registry/v2/blobs/{algorithm}/{hex_digest[:2]}/{hex_digest}/data"
+    bucket = env.get("REGISTRY_STORAGE_S3_BUCKET")
+    if bucket is None:
+        return (storage_root / path).exists()
+    client = s3_client(env["REGISTRY_STORAGE_S3_REGIONENDPOINT"])
+    root = env.get("REGISTRY_STORAGE_S3_ROOTDIRECTORY", "").strip("/")
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{root}/{path}" if root else path)
+    return bool(listed.get("KeyCount"))
+
+
+@contextlib.contextmanager
+def tls_in_front(moto: Emulator, directory: Path) -> Iterator[tuple[str, Path]]:
+    """moto behind a proxy that ends TLS with a certificate for ``localhost`` signed by a CA of
+    the test's own making; yields the ``https://localhost:PORT`` endpoint and the CA's PEM file,
+    which no system trust store knows."""
+    from dockyard.operator.certificates import serving_certificate
+    from faultproxy import FaultProxy
+
+    serving = serving_certificate("localhost")
+    (directory / "server.crt").write_bytes(serving.certificate)
+    (directory / "server.key").write_bytes(serving.key)
+    (directory / "ca.crt").write_bytes(serving.ca)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "server.crt", directory / "server.key")
+    proxy = FaultProxy(moto.endpoint, tls=context).start()
+    try:
+        yield proxy.endpoint.replace("127.0.0.1", "localhost"), directory / "ca.crt"
+    finally:
+        proxy.stop()
 
 
 def s3_params(moto: Emulator, **extra: object) -> dict[str, Any]:
@@ -183,14 +270,15 @@ def swift_params(swift: Emulator, **extra: object) -> dict[str, Any]:
     }
 
 
-def s3_client(moto: Emulator) -> Any:
-    """A boto3 client of moto's server, to look into buckets behind the driver's back."""
+def s3_client(moto: Emulator | str) -> Any:
+    """A boto3 client of moto's server (or its endpoint URL), to look into buckets behind the
+    driver's back."""
     import boto3
     import botocore.config
 
     return boto3.client(
         "s3",
-        endpoint_url=moto.endpoint,
+        endpoint_url=moto if isinstance(moto, str) else moto.endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",

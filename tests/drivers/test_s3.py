@@ -9,10 +9,8 @@ import base64
 import hashlib
 import json
 import random
-import ssl
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,11 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from dockyard.config.model import Settings, dump_settings
-from dockyard.operator.certificates import serving_certificate
 from dockyard.storage.driver import PathNotFoundError, StorageDriver, StorageError
 from dockyard.storage.factory import create_driver
-from emulators import Emulator, s3_client, s3_params
-from faultproxy import FaultProxy
+from emulators import Emulator, s3_client, s3_params, tls_in_front
 
 MiB = 1 << 20
 pytestmark = pytest.mark.anyio
@@ -308,37 +304,21 @@ def test_cloudfront_needs_an_rsa_key(tmp_path: Path) -> None:
         )
 
 
-@pytest.fixture
-def tls_proxy(moto_s3: Emulator, tmp_path: Path) -> Iterator[tuple[FaultProxy, Path]]:
-    """moto behind a proxy that ends TLS with a certificate for ``localhost`` signed by a CA of
-    this test's own making; yields the proxy and the CA's PEM bundle."""
-    serving = serving_certificate("localhost")
-    (tmp_path / "server.crt").write_bytes(serving.certificate)
-    (tmp_path / "server.key").write_bytes(serving.key)
-    (tmp_path / "ca.crt").write_bytes(serving.ca)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
-    proxy = FaultProxy(moto_s3.endpoint, tls=context).start()
-    yield proxy, tmp_path / "ca.crt"
-    proxy.stop()
-
-
 async def test_trusted_ca_verifies_an_endpoint_signed_by_a_private_ca(
-    moto_s3: Emulator, tls_proxy: tuple[FaultProxy, Path]
+    moto_s3: Emulator, tmp_path: Path
 ) -> None:
-    proxy, bundle = tls_proxy
-    endpoint = proxy.endpoint.replace("127.0.0.1", "localhost")
-    assert endpoint.startswith("https://")
-    params = s3_params(moto_s3, regionendpoint=endpoint)
+    with tls_in_front(moto_s3, tmp_path) as (endpoint, bundle):
+        assert endpoint.startswith("https://localhost:")
+        params = s3_params(moto_s3, regionendpoint=endpoint)
 
-    trusting = driver_of({**params, "trustedca": str(bundle)})
-    await trusting.put_content("/f", b"over TLS")
-    assert await trusting.get_content("/f") == b"over TLS"
-    assert all_keys(moto_s3, params["bucket"]) == ["registry/f"]
+        trusting = driver_of({**params, "trustedca": str(bundle)})
+        await trusting.put_content("/f", b"over TLS")
+        assert await trusting.get_content("/f") == b"over TLS"
+        assert all_keys(moto_s3, params["bucket"]) == ["registry/f"]
 
-    with pytest.raises(StorageError) as refused:
-        await driver_of(params).get_content("/f")  # the system's CAs do not know this one
-    assert "certificate" in repr(refused.value.__cause__).lower()
+        with pytest.raises(StorageError) as refused:
+            await driver_of(params).get_content("/f")  # the system's CAs do not know this one
+        assert "certificate" in repr(refused.value.__cause__).lower()
 
 
 def test_trusted_ca_must_be_a_file(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from emulators import (
     gcs_emulator,
     moto_s3,
     s3_client,
+    s3_registry_env,
     swift_cluster,
     unique_bucket,
 )
@@ -40,7 +41,6 @@ pytestmark = pytest.mark.integration
 __all__ = ["azurite", "gcs_emulator", "moto_s3", "swift_cluster"]
 
 MiB = 1 << 20
-CHUNK_SIZE = 5 * MiB
 
 
 def start_s3_registry(
@@ -53,17 +53,11 @@ def start_s3_registry(
 ) -> tuple[RegistryProcess, str]:
     """A registry of two workers on a fresh bucket, reaching moto at ``endpoint`` (a proxy)
     or directly, with more ``REGISTRY_STORAGE_S3_*`` settings by their lower-case names."""
-    bucket = unique_bucket("registry")
     env = {
-        "REGISTRY_STORAGE_S3_BUCKET": bucket,
-        "REGISTRY_STORAGE_S3_REGIONENDPOINT": endpoint or moto.endpoint,
-        "REGISTRY_STORAGE_S3_ACCESSKEY": "testing",
-        "REGISTRY_STORAGE_S3_SECRETKEY": "testing",
-        "REGISTRY_STORAGE_S3_CHUNKSIZE": str(CHUNK_SIZE),
-        "REGISTRY_STORAGE_S3_ROOTDIRECTORY": "/dockyard",
-        "REGISTRY_STORAGE_REDIRECT_DISABLE": "false" if redirect else "true",
+        **s3_registry_env(moto, redirect=redirect, endpoint=endpoint),
         **{f"REGISTRY_STORAGE_S3_{name.upper()}": value for name, value in settings.items()},
     }
+    bucket = env["REGISTRY_STORAGE_S3_BUCKET"]
     return registry_factory(env=env, workers=2), bucket
 
 
