@@ -1,8 +1,9 @@
 """The Config's storage applied by the workers: a change rolls them onto the new storage.
 
 emptyDir keeps blobs in memory (nothing lands under the data directory); s3 with credentials
-from the secret ``image-registry-private-configuration-user`` writes to moto's S3 server; the
-Config's GCS bucket replaces the settings' on a GCS emulator.
+from the secret ``image-registry-private-configuration-user`` writes to moto's S3 server, also
+over TLS signed by a CA that only the ``trustedCA`` config map holds; the Config's GCS bucket
+replaces the settings' on a GCS emulator.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from distribution_helpers import push_blob, push_image, unique_repo
 from test_operator_config import CONFIG, condition, eventually, patch_config, worker_pids
 
-from emulators import gcs_emulator, moto_s3, s3_client, unique_bucket
+from emulators import gcs_emulator, moto_s3, s3_client, tls_in_front, unique_bucket
 
 if TYPE_CHECKING:
     from conftest import RegistryFactory
@@ -27,10 +28,14 @@ __all__ = ["gcs_emulator", "moto_s3"]
 pytestmark = pytest.mark.integration
 
 SECRETS = "/api/v1/namespaces/openshift-image-registry/secrets"
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+CONFIG_MAPS = "/api/v1/namespaces/openshift-config/configmaps"
+S3_SECRET = {
+    "metadata": {"name": "image-registry-private-configuration-user"},
+    "data": {
+        "REGISTRY_STORAGE_S3_ACCESSKEY": base64.b64encode(b"testing").decode(),
+        "REGISTRY_STORAGE_S3_SECRETKEY": base64.b64encode(b"testing").decode(),
+    },
+}
 
 
 def test_empty_dir_keeps_blobs_in_memory(registry_factory: RegistryFactory) -> None:
@@ -63,14 +68,7 @@ def test_s3_storage_from_the_config(registry_factory: RegistryFactory, moto_s3: 
             lambda: condition(client, "StorageExists").get("reason") == "MissingCredentials", 10
         )
         assert worker_pids(server) == before  # nothing to roll onto yet
-        secret = {
-            "metadata": {"name": "image-registry-private-configuration-user"},
-            "data": {
-                "REGISTRY_STORAGE_S3_ACCESSKEY": b64("testing"),
-                "REGISTRY_STORAGE_S3_SECRETKEY": b64("testing"),
-            },
-        }
-        assert client.post(SECRETS, json=secret).status_code == 201
+        assert client.post(SECRETS, json=S3_SECRET).status_code == 201
         # With the credentials the storage can be served: the workers are replaced onto it.
         eventually(lambda: condition(client, "StorageExists").get("status") == "True", 15)
         eventually(lambda: not (worker_pids(server) & before), 40)
@@ -89,6 +87,51 @@ def test_s3_storage_from_the_config(registry_factory: RegistryFactory, moto_s3: 
         assert (
             "storage.filesystem: the Config's spec.storage.s3 is used" in status["ignoredSettings"]
         )
+
+
+def bucket_keys(moto: Emulator, bucket: str) -> list[str]:
+    listed = s3_client(moto).list_objects_v2(Bucket=bucket).get("Contents", [])
+    return [item["Key"] for item in listed]
+
+
+def test_s3_endpoint_trusted_through_the_configs_trusted_ca(
+    registry_factory: RegistryFactory, moto_s3: Emulator, tmp_path: Path
+) -> None:
+    """moto behind TLS signed by a CA of the test's making: the workers reach it once
+    ``trustedCA`` names a config map in openshift-config whose ``ca-bundle.crt`` holds the CA."""
+    server = registry_factory(workers=1)
+    bucket = unique_bucket()
+    with tls_in_front(moto_s3, tmp_path) as (endpoint, ca), server.client(timeout=60) as client:
+        assert client.post(SECRETS, json=S3_SECRET).status_code == 201
+        eventually(lambda: len(worker_pids(server)) == 1, 10)
+        before = worker_pids(server)
+        s3 = {"bucket": bucket, "regionEndpoint": endpoint, "trustedCA": {"name": "s3-ca"}}
+        assert patch_config(client, {"storage": {"pvc": None, "s3": s3}}).status_code == 200
+        missing = eventually(
+            lambda: (
+                (found := condition(client, "StorageExists")).get("reason") == "MissingTrustedCA"
+                and found
+            )
+        )
+        assert '"s3-ca"' in missing["message"] and "ca-bundle.crt" in missing["message"]
+        assert worker_pids(server) == before  # nothing to roll onto yet
+
+        bundle = {"metadata": {"name": "s3-ca"}, "data": {"ca-bundle.crt": ca.read_text()}}
+        assert client.post(CONFIG_MAPS, json=bundle).status_code == 201
+        eventually(lambda: condition(client, "StorageExists").get("status") == "True", 15)
+        eventually(lambda: worker_pids(server) and not (worker_pids(server) & before), 40)
+        eventually(lambda: client.get("/v2/").status_code == 200, 15)
+        repo = unique_repo("s3tls")
+        push_image(client, repo, "v1")
+        assert any("/blobs/sha256/" in key for key in bucket_keys(moto_s3, bucket))
+        response = client.get(f"/v2/{repo}/manifests/v1")
+        assert response.status_code == 200
+        layer = response.json()["layers"][0]["digest"]
+        # Redirects would send the client to the private CA's endpoint: stream instead.
+        patch_config(client, {"disableRedirect": True})
+        rolled = worker_pids(server)
+        eventually(lambda: worker_pids(server) and not (worker_pids(server) & rolled), 40)
+        eventually(lambda: client.get(f"/v2/{repo}/blobs/{layer}").status_code == 200, 15)
 
 
 def test_gcs_bucket_from_the_config(

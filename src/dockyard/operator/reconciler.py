@@ -102,16 +102,21 @@ def apply_proxy(start: Startup) -> None:
 
 
 def startup_of(
-    spec: ConfigSpec | None, credentials: dict[str, str] | None, settings: Settings
+    spec: ConfigSpec | None,
+    credentials: dict[str, str] | None,
+    settings: Settings,
+    trusted_ca: str | None = None,
 ) -> Startup:
     """The Config's ``httpSecret``, storage, ``disableRedirect`` and ``proxy``, over the settings;
-    storage the Config can't have yet (its status says why) stays the settings'."""
+    storage the Config can't have yet (its status says why) stays the settings'. ``trusted_ca``
+    is the file of the S3 ``trustedCA`` bundle (``storage.trusted_ca_of``)."""
     driver, params = settings.storage_driver()
     secret = settings.http.secret.get_secret_value()
     redirect = not settings.storage.redirect.disable
     if spec is None:
         return Startup(secret, driver, params, redirect)
-    driver, params = storage.driver_of(spec, credentials, settings) or (driver, params)
+    chosen = storage.driver_of(spec, credentials, settings, trusted_ca)
+    driver, params = chosen or (driver, params)
     return Startup(
         spec.http_secret or secret,
         driver,
@@ -131,8 +136,11 @@ async def startup(store: ResourceStore, settings: Settings) -> Startup:
     """What this worker starts with (``startup_of`` the current Config)."""
     await ensure_config(store, settings)
     found = await store.find(CONFIG, None, NAME)
-    spec = None if found is None else config.parse(found)
-    return startup_of(spec, await credentials_of(store), settings)
+    if found is None:
+        return startup_of(None, await credentials_of(store), settings)
+    spec = config.parse(found)
+    trusted_ca = await storage.trusted_ca_of(store, spec, settings)
+    return startup_of(spec, await credentials_of(store), settings, trusted_ca)
 
 
 class Reconciler:

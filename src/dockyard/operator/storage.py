@@ -4,19 +4,28 @@ A cloud kind needs its bucket (or container) in the spec, credentials in the sec
 ``image-registry-private-configuration-user`` of ``openshift-image-registry`` (the keys the
 OpenShift operator reads), and a driver in this installation. Each check that fails is reported
 by name, so the status says exactly what to add; nothing here raises.
+
+``spec.storage.s3.trustedCA`` names a config map in ``openshift-config`` whose ``ca-bundle.crt``
+holds the CAs of the S3 endpoint, as OpenShift's Config has it. The driver reads CAs from a
+file, so the bundle is written under the data directory, named by its digest: a changed bundle
+is a new path, which replaces the workers like any other storage change.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from dockyard.config.model import AzureParams, GCSParams, S3Params, Settings, SwiftParams
+from dockyard.metadata.resources import CONFIG_MAP, ResourceStore
 from dockyard.operator.config import (
     CREDENTIALS_SECRET,
     DEFAULT_CLAIM,
@@ -53,6 +62,9 @@ PARAMS: dict[str, type[BaseModel]] = {
     "swift": SwiftParams,
 }
 GCS_KEY_FIELDS = ("type", "client_email", "private_key")
+CONFIG_NAMESPACE = "openshift-config"
+TRUSTED_CA_KEY = "ca-bundle.crt"
+TRUSTED_CA_DIR = "trusted-ca"
 AZURE_REALMS = {
     "AzurePublicCloud": "core.windows.net",
     "AzureUSGovernmentCloud": "core.usgovcloudapi.net",
@@ -80,17 +92,47 @@ def _decoded(credentials: dict[str, str], key: str) -> str:
     return base64.b64decode(credentials[key]).decode("utf-8", "replace").strip()
 
 
+def trusted_ca_name(spec: ConfigSpec) -> str:
+    """The config map ``spec.storage.s3.trustedCA`` names ("" when none)."""
+    reference = spec.storage.s3.trusted_ca if spec.storage.s3 is not None else None
+    return (reference or {}).get("name") or ""
+
+
+async def trusted_ca_of(store: ResourceStore, spec: ConfigSpec, settings: Settings) -> str | None:
+    """The file holding the ``ca-bundle.crt`` of the config map the spec's S3 ``trustedCA``
+    names, written if new; None when it names none, or the config map or its key is missing."""
+    name = trusted_ca_name(spec)
+    if not name:
+        return None
+    found = await store.find(CONFIG_MAP, CONFIG_NAMESPACE, name)
+    bundle = ((found or {}).get("data") or {}).get(TRUSTED_CA_KEY)
+    if not isinstance(bundle, str) or not bundle.strip():
+        return None
+    digest = hashlib.sha256(bundle.encode()).hexdigest()[:32]
+    path = Path(settings.data_dir) / TRUSTED_CA_DIR / f"{digest}.crt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(bundle)
+        partial.replace(path)  # whole or absent for a worker reading it at once
+    return str(path)
+
+
 def driver_of(
-    spec: ConfigSpec, credentials: dict[str, str] | None, settings: Settings
+    spec: ConfigSpec,
+    credentials: dict[str, str] | None,
+    settings: Settings,
+    trusted_ca: str | None = None,
 ) -> tuple[str, dict[str, Any]] | None:
     """The driver and parameters workers run for the spec's storage; None when the spec can't
     be served (the report says why) and the process settings' storage stays in use.
 
     ``pvc``'s default claim is the settings' filesystem root (or ``<data_dir>/storage``);
     another claim is a directory of its own under ``<data_dir>/claims``. A cloud kind the
-    settings already configure keeps their parameters, with the Config's fields over them."""
+    settings already configure keeps their parameters, with the Config's fields over them;
+    ``trusted_ca`` is the file ``trusted_ca_of`` wrote."""
     kinds = spec.storage.kinds
-    if len(kinds) != 1 or check(spec, credentials, settings).degraded:
+    if len(kinds) != 1 or check(spec, credentials, settings, trusted_ca).degraded:
         return None
     kind = kinds[0]
     running, params = settings.storage_driver()
@@ -102,11 +144,14 @@ def driver_of(
             root = params["rootdirectory"] if running == "filesystem" else None
             return "filesystem", {"rootdirectory": root or str(settings.data_dir / "storage")}
         return "filesystem", {"rootdirectory": str(settings.data_dir / "claims" / claim)}
-    return kind, cloud_params(spec.storage, credentials, settings)
+    return kind, cloud_params(spec.storage, credentials, settings, trusted_ca)
 
 
 def cloud_params(
-    storage: Storage, credentials: dict[str, str] | None, settings: Settings
+    storage: Storage,
+    credentials: dict[str, str] | None,
+    settings: Settings,
+    trusted_ca: str | None = None,
 ) -> dict[str, Any]:
     """A cloud kind's driver parameters: the settings' own when they configure the same driver
     (endpoints, chunk sizes), the Config's fields over them, then the secret's credentials."""
@@ -120,6 +165,8 @@ def cloud_params(
     }
     if storage.s3 is not None:
         _s3(storage.s3, merged, found)
+        if trusted_ca is not None:
+            merged["trustedca"] = trusted_ca
     elif storage.gcs is not None:
         _gcs(storage.gcs, merged, found)
     elif storage.azure is not None:
@@ -179,10 +226,14 @@ def _swift(swift: Swift, merged: dict[str, Any], found: dict[str, str]) -> None:
 
 
 def check(
-    spec: ConfigSpec, credentials: dict[str, str] | None, settings: Settings
+    spec: ConfigSpec,
+    credentials: dict[str, str] | None,
+    settings: Settings,
+    trusted_ca: str | None = None,
 ) -> StorageReport:
-    """The storage the spec asks for, given the credentials secret's data (None: no secret);
-    credentials the process settings hold for the same kind count too."""
+    """The storage the spec asks for, given the credentials secret's data (None: no secret)
+    and the trusted CA file (``trusted_ca_of``); credentials the process settings hold for the
+    same kind count too."""
     kinds = spec.storage.kinds
     if not kinds:
         return StorageReport(False, "StorageNotConfigured", "spec.storage selects no storage", True)
@@ -215,6 +266,14 @@ def check(
         return StorageReport(
             False, "MissingCredentials", f"{where} lacks the keys {', '.join(absent)}", True
         )
+    if trusted_ca_name(spec) and trusted_ca is None:
+        return StorageReport(
+            False,
+            "MissingTrustedCA",
+            f'spec.storage.s3.trustedCA: config map "{trusted_ca_name(spec)}" in namespace'
+            f' "{CONFIG_NAMESPACE}" has no key {TRUSTED_CA_KEY}',
+            True,
+        )
     if not driver_available(kind):
         return StorageReport(
             False,
@@ -222,7 +281,7 @@ def check(
             f"the {kind} storage driver is not available in this installation",
             True,
         )
-    invalid = _invalid(kind, cloud_params(spec.storage, credentials, settings))
+    invalid = _invalid(kind, cloud_params(spec.storage, credentials, settings, trusted_ca))
     if invalid:
         return StorageReport(False, "InvalidConfiguration", invalid, True)
     return StorageReport(

@@ -91,12 +91,19 @@ def seed(settings: Settings) -> int:
     return asyncio.run(run())
 
 
-def rollout_key(spec: ConfigSpec, credentials: dict[str, str] | None, settings: Settings) -> str:
+def rollout_key(
+    spec: ConfigSpec,
+    credentials: dict[str, str] | None,
+    settings: Settings,
+    trusted_ca: str | None = None,
+) -> str:
     """What workers would start with now: when it changes, they are replaced (so a credentials
     secret created for the Config's storage is taken up too). Secrets of the settings' storage
     count by their digest."""
     return json.dumps(
-        asdict(startup_of(spec, credentials, settings)), sort_keys=True, default=_digest
+        asdict(startup_of(spec, credentials, settings, trusted_ca)),
+        sort_keys=True,
+        default=_digest,
     )
 
 
@@ -210,8 +217,9 @@ class Operator:
             return
         spec = config.parse(found)
         credentials = await credentials_of(store)
+        trusted_ca = await storage.trusted_ca_of(store, spec, self.settings)
         if spec.management_state != "Unmanaged":
-            self._converge(spec, rollout_key(spec, credentials, self.settings))
+            self._converge(spec, rollout_key(spec, credentials, self.settings, trusted_ca))
         progressing = self.workers.count() != self.workers.ready() or (
             time.monotonic() - self._rolled_at < POLL_SECONDS * 4
         )
@@ -221,7 +229,7 @@ class Operator:
         if version != self._version or due:
             await self._load_routes(store, spec)
         if version != self._version or due or progressing:
-            await self._write_status(store, found, spec, credentials, progressing)
+            await self._write_status(store, found, spec, credentials, trusted_ca, progressing)
 
     async def _load_routes(self, store: ResourceStore, spec: ConfigSpec) -> None:
         """The routes' certificates (again: a secret may have come or changed)."""
@@ -293,11 +301,12 @@ class Operator:
         found: dict[str, Any],
         spec: ConfigSpec,
         credentials: dict[str, str] | None,
+        trusted_ca: str | None,
         progressing: bool,
     ) -> None:
         self._checked = time.monotonic()
         self._version = found["metadata"]["resourceVersion"]
-        report = storage.check(spec, credentials, self.settings)
+        report = storage.check(spec, credentials, self.settings, trusted_ca)
         previous = found.get("status") or {}
         status = status_of(
             spec,

@@ -70,6 +70,27 @@ def test_cloud_storage_names_what_is_missing(settings: Settings) -> None:
     tiny = storage.check(ConfigSpec(storage=Storage(s3=S3(bucket="b"))), full, settings)
     assert tiny.reason == "InvalidConfiguration"
     assert tiny.message.startswith("the s3 driver refuses bucket:")
+
+
+def test_s3_trusted_ca_needs_its_config_map_and_becomes_the_drivers_file(
+    settings: Settings, tmp_path: Path
+) -> None:
+    full = {"REGISTRY_STORAGE_S3_ACCESSKEY": "QQ==", "REGISTRY_STORAGE_S3_SECRETKEY": "Qg=="}
+    spec = ConfigSpec(storage=Storage(s3=S3(bucket="images", trusted_ca={"name": "s3-ca"})))
+    missing = storage.check(spec, full, settings)
+    assert (missing.reason, missing.degraded) == ("MissingTrustedCA", True)
+    assert missing.message == (
+        'spec.storage.s3.trustedCA: config map "s3-ca" in namespace "openshift-config"'
+        " has no key ca-bundle.crt"
+    )
+    assert storage.driver_of(spec, full, settings) is None
+    bundle = tmp_path / "bundle.crt"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert storage.check(spec, full, settings, str(bundle)).reason == "Configured"
+    _, params = storage.driver_of(spec, full, settings, str(bundle)) or ("", {})
+    assert params["trustedca"] == str(bundle)
+    plain = ConfigSpec(storage=Storage(s3=S3(bucket="images")))
+    assert "trustedca" not in (storage.driver_of(plain, full, settings) or ("", {}))[1]
     gcs = ConfigSpec(storage=Storage(gcs=GCS(bucket="bucket")))
     report = storage.check(gcs, {"REGISTRY_STORAGE_GCS_KEYFILE": "e30="}, settings)
     expected = "InvalidConfiguration" if storage.driver_available("gcs") else "DriverNotAvailable"
