@@ -101,7 +101,7 @@ def logging_config(level: str, formatter: str) -> dict[str, Any]:
         },
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
+                "class": "dockyard.observability.batching.BatchingStreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "dockyard",
             }
