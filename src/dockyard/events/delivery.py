@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 import ssl
 import time
@@ -34,6 +33,13 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.config.model import EndpointSettings, NotificationsSettings, Settings
+from dockyard.events.leases import (
+    LEASE_MARGIN,
+    LEASE_RENEW_EVERY,
+    LEASE_TTL,
+    Lease,
+    process_holder,
+)
 from dockyard.events.model import (
     EVENTS_MEDIA_TYPE,
     IMAGE_KIND,
@@ -58,12 +64,6 @@ from dockyard.operator.trust import TrustedCAs, bundle_for, client_context
 BATCH_SIZE = 50
 READ_LIMIT = 500
 POLL_INTERVAL = 0.2
-LEASE_TTL = 10.0
-LEASE_RENEW_EVERY = 3.0
-LEASE_ACQUIRE_EVERY = 1.0
-LEASE_MARGIN = 2.0
-"""A holder stops sending this long before its lease could lapse: room for clock skew between
-replicas and for a pause between a check and a send."""
 MAX_BACKOFF = 60.0
 GAP_WAIT = 0.5
 """How long an id missing after the cursor may be in flight before ``settle`` is asked."""
@@ -130,71 +130,6 @@ def backoff_delay(failures: int, threshold: int, backoff: float) -> float:
     if failures < threshold:
         return 0.0
     return float(min(backoff * 2 ** min(failures - threshold, 32), max(MAX_BACKOFF, backoff)))
-
-
-class Lease:
-    """A named lease in the database, kept by a background loop while this process runs."""
-
-    def __init__(
-        self,
-        db: Database,
-        name: str,
-        holder: str,
-        *,
-        ttl: float = LEASE_TTL,
-        renew_every: float = LEASE_RENEW_EVERY,
-        acquire_every: float = LEASE_ACQUIRE_EVERY,
-    ) -> None:
-        self.db = db
-        self.name = name
-        self.holder = holder
-        self.ttl = ttl
-        self.renew_every = renew_every
-        self.acquire_every = acquire_every
-        self._valid_until = 0.0
-
-    def remaining(self) -> float:
-        """Seconds this process may still act as the holder (0 when it is not)."""
-        return max(0.0, self._valid_until - time.monotonic())
-
-    @property
-    def held(self) -> bool:
-        return self.remaining() > 0
-
-    async def renew(self) -> bool:
-        """Take or extend the lease; a database error leaves what remains of it to run out."""
-        started = time.monotonic()
-        try:
-            async with self.db.read() as conn:
-                other = await event_rows.lease_holder(conn, self.name, time.time())
-            if other is not None and other != self.holder:
-                got = False
-            else:
-                async with self.db.write(cached=False) as conn:
-                    got = await event_rows.take_lease(conn, self.name, self.holder, self.ttl)
-        except Exception:
-            logger.warning("cannot renew lease", extra={"lease": self.name}, exc_info=True)
-            return self.held
-        was_held = self.held
-        self._valid_until = started + self.ttl - LEASE_MARGIN if got else 0.0
-        if got and not was_held:
-            logger.info("lease taken", extra={"lease": self.name, "holder": self.holder})
-        return got
-
-    async def keep(self) -> None:
-        while True:
-            held = await self.renew()
-            await asyncio.sleep(self.renew_every if held else self.acquire_every)
-
-    async def release(self) -> None:
-        was_held, self._valid_until = self.held, 0.0
-        if not was_held:
-            return
-        try:
-            async with self.db.write(cached=False) as conn:
-                await event_rows.release_lease(conn, self.name, self.holder)
-        except Exception:
-            logger.warning("cannot release lease", extra={"lease": self.name}, exc_info=True)
 
 
 class EndpointClient:
@@ -490,7 +425,7 @@ class NotificationDispatcher:
         # httpx narrates every request at INFO, with its URL (which may carry a token); only
         # its warnings belong in the registry's log. Deliveries log their own outcome.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        holder = holder or process_holder()
         self.deliveries = [
             EndpointDelivery(
                 db,

@@ -14,13 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
 from typing import Any
 
-from dockyard.events.delivery import Lease
+from dockyard.events.leases import Lease, process_holder
 from dockyard.imagestreams import importstatus
 from dockyard.imports.importer import Importer
 from dockyard.metadata import streams as stream_rows
@@ -39,8 +36,7 @@ class ImportScheduler:
         self.importer = importer
         self.interval = interval
         self.tick = min(interval / 4, MAX_TICK)
-        holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-        self.lease = Lease(db, LEASE, holder)
+        self.lease = Lease(db, LEASE, holder or process_holder())
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

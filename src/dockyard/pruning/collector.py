@@ -16,18 +16,14 @@ collection safe, so a holder that stalls past its lease does no harm.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.events.delivery import Lease
+from dockyard.events.leases import Lease, LeasedLoop, process_holder
 from dockyard.metadata.engine import Database
 from dockyard.metadata.schema import (
     blobs,
@@ -134,7 +130,7 @@ async def collect(
     return Collected(manifests, count, freed)
 
 
-class GarbageCollector:
+class GarbageCollector(LeasedLoop):
     """Collects every ``interval`` seconds in this process while it holds the ``gc`` lease."""
 
     def __init__(
@@ -150,22 +146,8 @@ class GarbageCollector:
         self.storage = storage
         self.grace = grace
         self.interval = interval
-        holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-        self.lease = Lease(db, LEASE_NAME, holder, ttl=max(30.0, 3 * interval))
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="garbage collection")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await self.lease.release()
+        lease = Lease(db, LEASE_NAME, holder or process_holder(), ttl=max(30.0, 3 * interval))
+        super().__init__(lease, "garbage collection")
 
     async def _run(self) -> None:
         while True:

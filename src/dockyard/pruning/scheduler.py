@@ -14,16 +14,12 @@ the registry's ``managementState``: off when the registry is ``Removed``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from dockyard.events.delivery import Lease
+from dockyard.events.leases import Lease, LeasedLoop, process_holder
 from dockyard.metadata.resources import ResourceStore, body_of
 from dockyard.operator.config import CONFIG, NAME as CONFIG_NAME
 from dockyard.pruning.imagepruner import IMAGE_PRUNER, NAME, ImagePrunerSpec, options_of, parse
@@ -103,7 +99,7 @@ def trimmed(runs: list[dict[str, Any]], spec: ImagePrunerSpec) -> list[dict[str,
     return kept
 
 
-class PruneScheduler:
+class PruneScheduler(LeasedLoop):
     """Polls the ImagePruner while this process holds the lease, and runs it when due."""
 
     def __init__(
@@ -112,22 +108,7 @@ class PruneScheduler:
         self.store = store
         self.pruner = pruner
         self.poll = poll
-        holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-        self.lease = Lease(store.db, LEASE_NAME, holder)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="scheduled pruning")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await self.lease.release()
+        super().__init__(Lease(store.db, LEASE_NAME, process_holder()), "scheduled pruning")
 
     async def _run(self) -> None:
         while True:
