@@ -17,6 +17,14 @@ from dockyard.storage.driver import StorageDriver, StorageError
 
 MANAGED = "openshift.io/image.managed"
 MAX_CONFIG_SIZE = 1 << 20
+CONFIG_FIELDS = (
+    ("Created", "created"),
+    ("Architecture", "architecture"),
+    ("Os", "os"),
+    ("Author", "author"),
+    ("Config", "config"),
+)
+"""The config blob's fields that ``dockerImageMetadata`` shows, by its names for them."""
 
 
 class ImageObjectService:
@@ -85,25 +93,34 @@ class ImageObjectService:
 
     async def _metadata(self, digest: str, size: int, layers: list[Any]) -> JSON:
         """What ``oc describe image`` shows, read from the image's config blob."""
-        found: JSON = {"kind": "DockerImage", "apiVersion": "image.openshift.io/1.0", "Id": digest}
-        found["Size"] = sum(layer.size for layer in layers) + size
+        total = sum(layer.size for layer in layers) + size
         if size > MAX_CONFIG_SIZE:
-            return found
+            return docker_image_metadata(digest, total, None)
         parsed = parse_digest(digest)
         try:
-            config = json.loads(
-                await self.storage.get_content(paths.blob_data_path(parsed.algorithm, parsed.hex))
+            config = await self.storage.get_content(
+                paths.blob_data_path(parsed.algorithm, parsed.hex)
             )
-        except (StorageError, ValueError):
-            return found
-        if isinstance(config, dict):
-            for key, source in (
-                ("Created", "created"),
-                ("Architecture", "architecture"),
-                ("Os", "os"),
-                ("Author", "author"),
-                ("Config", "config"),
-            ):
-                if source in config:
-                    found[key] = config[source]
+        except StorageError:
+            config = None
+        return docker_image_metadata(digest, total, config)
+
+
+def docker_image_metadata(config_digest: str, size: int, config: bytes | None) -> JSON:
+    """An image's ``dockerImageMetadata`` (what ``oc describe image`` shows): its size and what
+    its config blob says, where that is JSON."""
+    found: JSON = {
+        "kind": "DockerImage",
+        "apiVersion": "image.openshift.io/1.0",
+        "Id": config_digest,
+        "Size": size,
+    }
+    try:
+        parsed = json.loads(config) if config is not None else None
+    except ValueError:
         return found
+    if isinstance(parsed, dict):
+        for key, source in CONFIG_FIELDS:
+            if source in parsed:
+                found[key] = parsed[source]
+    return found

@@ -10,7 +10,6 @@ transaction. Layers are not copied: pull-through fetches them when a client firs
 from __future__ import annotations
 
 import contextlib
-import json
 import platform as host_platform
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.errors import RegistryError, StatusError
 from dockyard.imagestreams import importstatus
+from dockyard.imagestreams.images import docker_image_metadata
 from dockyard.imagestreams.spec import TagImportPolicy, TagReferencePolicy, invalid, parse_model
 from dockyard.imagestreams.streams import API_VERSION, ImageStreamService
 from dockyard.imports.client import UpstreamClient, UpstreamError
@@ -523,26 +523,8 @@ def render_image(fetched: Fetched, include_manifest: bool = False) -> JSON:
 
 def _config_metadata(fetched: Fetched) -> JSON:
     assert fetched.config is not None and fetched.manifest.config is not None
-    found: JSON = {
-        "kind": "DockerImage",
-        "apiVersion": "image.openshift.io/1.0",
-        "Id": str(fetched.manifest.config.digest),
-        "Size": sum(layer.size for layer in fetched.manifest.layers) + len(fetched.config),
-    }
-    try:
-        config = json.loads(fetched.config)
-    except ValueError:
-        return found
-    if isinstance(config, dict):
-        for key, source in (
-            ("Created", "created"),
-            ("Architecture", "architecture"),
-            ("Os", "os"),
-            ("Config", "config"),
-        ):
-            if source in config:
-                found[key] = config[source]
-    return found
+    size = sum(layer.size for layer in fetched.manifest.layers) + len(fetched.config)
+    return docker_image_metadata(str(fetched.manifest.config.digest), size, fetched.config)
 
 
 def _condition(error: UpstreamError, generation: int, before: list[JSON]) -> JSON:
