@@ -28,13 +28,7 @@ from dockyard.http.distribution.call import Services
 from dockyard.http.distribution.routes import DistributionRouter
 from dockyard.http.errors import handle_registry_error, handle_status_error, handle_unexpected
 from dockyard.http.guard import RegistryGuardMiddleware
-from dockyard.http.metrics import (
-    METRICS_PATH,
-    HttpMetricsMiddleware,
-    metrics_endpoint,
-    record_build_info,
-    storage_timing,
-)
+from dockyard.http.metrics import METRICS_PATH, metrics_endpoint, record_build_info, storage_timing
 from dockyard.http.middleware import AccessLogMiddleware
 from dockyard.http.pruning import pruning_routes, start_pruning
 from dockyard.http.relay import HttpsRelayMiddleware
@@ -182,7 +176,6 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(AccessLogMiddleware, enabled=not settings.log.accesslog.disabled),
             Middleware(HttpsRelayMiddleware),
-            Middleware(HttpMetricsMiddleware),
             Middleware(RegistryGuardMiddleware),
             Middleware(AuthenticationMiddleware),
         ],

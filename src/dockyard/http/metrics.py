@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -19,13 +18,14 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
+    Summary,
     generate_latest,
     multiprocess,
 )
 from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.auth.access import ANONYMOUS, Principal
@@ -36,6 +36,7 @@ from dockyard.observability import metrics
 
 METRICS_PATH = "/extensions/v2/metrics"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LABELLED_KEPT = 256
 
 
 def record_build_info() -> None:
@@ -91,46 +92,46 @@ async def _authorize(request: Request) -> None:
         )
 
 
-class HttpMetricsMiddleware:
-    """In-flight requests, counts by code and method, durations and sizes."""
+def request_started() -> None:
+    metrics.HTTP_IN_FLIGHT.inc()
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        method = scope["method"]
-        status = 0
-        received = sent = 0
+def request_finished(
+    method: str,
+    status: int,
+    received: int,
+    sent: int,
+    duration: float,
+    to_header: float | None,
+) -> None:
+    """Counts by code and method, durations and sizes of a request that ``request_started``
+    counted in flight; a request that ended before its status line counts as a 500."""
+    metrics.HTTP_IN_FLIGHT.dec()
+    counted, timed = _children(status or 500, method)
+    counted.inc()
+    timed.observe(duration)
+    metrics.HTTP_REQUEST_SIZE.observe(received)
+    metrics.HTTP_RESPONSE_SIZE.observe(sent)
+    if to_header is not None:
+        metrics.HTTP_TIME_TO_HEADER.observe(to_header)
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-            return message
 
-        async def counting_send(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                metrics.HTTP_TIME_TO_HEADER.observe(time.perf_counter() - started)
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
+_labelled: dict[tuple[int, str], tuple[Counter, Summary]] = {}
 
-        metrics.HTTP_IN_FLIGHT.inc()
-        try:
-            await self.app(scope, counting_receive, counting_send)
-        finally:
-            metrics.HTTP_IN_FLIGHT.dec()
-            metrics.HTTP_REQUESTS.labels(str(status or 500), method.lower()).inc()
-            metrics.HTTP_DURATION.labels(method.lower()).observe(time.perf_counter() - started)
-            metrics.HTTP_REQUEST_SIZE.observe(received)
-            metrics.HTTP_RESPONSE_SIZE.observe(sent)
+
+def _children(status: int, method: str) -> tuple[Counter, Summary]:
+    """The labelled series of a status and method, looked up once per worker: ``labels()``
+    takes a lock and builds its key on every call."""
+    found = _labelled.get((status, method))
+    if found is None:
+        lowered = method.lower()
+        found = (
+            metrics.HTTP_REQUESTS.labels(str(status), lowered),
+            metrics.HTTP_DURATION.labels(lowered),
+        )
+        if len(_labelled) < LABELLED_KEPT:  # methods and codes are few; a client's junk is not
+            _labelled[(status, method)] = found
+    return found
 
 
 def storage_timing(driver: str, operation: str, seconds: float) -> None:

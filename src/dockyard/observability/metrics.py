@@ -5,11 +5,34 @@ They live in ``prometheus_client``'s default registry, next to its process metri
 metrics endpoint adds them up, so a scrape sees the whole registry whichever worker answers it.
 A webhook endpoint's delivery runs in one process at a time, so its counters move in whichever
 process holds the endpoint's lease.
+
+In multiprocess mode ``prometheus_client`` asks the kernel for the process id on every sample,
+to notice a fork: a dozen system calls per request, and system calls are dear on a virtual
+machine. The id is kept instead and renewed in a forked child, which is what the library's
+``process_identifier`` hook is for.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Summary
+import os
+
+from prometheus_client import Counter, Gauge, Summary, values
+
+_process_id = os.getpid()
+
+
+def _forked() -> None:
+    global _process_id
+    _process_id = os.getpid()
+
+
+def current_process_id() -> int:
+    return _process_id
+
+
+os.register_at_fork(after_in_child=_forked)
+if values.ValueClass._multiprocess:
+    values.ValueClass = values.MultiProcessValue(current_process_id)  # type: ignore[no-untyped-call]
 
 NOTIFICATIONS_EVENTS = Counter(
     "dockyard_notifications_events_total",
