@@ -42,9 +42,9 @@ class StructuredFormatter(logging.Formatter):
         request_id = current_request_id.get()
         if request_id is not None:
             fields["request.id"] = request_id
-        fields.update(
-            (key, value) for key, value in vars(record).items() if key not in _RECORD_ATTRIBUTES
-        )
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES:
+                fields[key] = value
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
             fields["err"] = f"{type(error).__name__}: {error}".replace("\n", " ")
@@ -56,7 +56,7 @@ class StructuredFormatter(logging.Formatter):
 class LogfmtFormatter(StructuredFormatter):
     def format(self, record: logging.LogRecord) -> str:
         return " ".join(
-            f"{key}={_logfmt_value(value)}" for key, value in self.fields(record).items()
+            [f"{key}={_logfmt_value(value)}" for key, value in self.fields(record).items()]
         )
 
 
@@ -134,9 +134,12 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 
 def _logfmt_value(value: Any) -> str:
+    kind = type(value)
+    if kind is int or kind is float:  # never quoted: the common case, without the search
+        return str(value)
     if value is None:
         text = "null"
-    elif isinstance(value, bool):
+    elif kind is bool:
         text = "true" if value else "false"
     else:
         text = str(value)
