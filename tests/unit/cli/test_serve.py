@@ -24,6 +24,7 @@ from dockyard.cli import serve
 from dockyard.cli.main import main
 from dockyard.config.model import Settings
 from dockyard.errors import ConfigError
+from dockyard.http.protocol import DrainingProtocol
 
 SECRET = "serve-test-secret-0123456789"
 
@@ -137,7 +138,7 @@ def test_serve_migrates_once_then_supervises_workers(
     assert (config.app, config.factory, config.workers) == (serve.WORKER_APP, True, 3)
     assert (config.loop, config.http, config.ws, config.lifespan) == (
         "uvloop",
-        "httptools",
+        DrainingProtocol,
         "none",
         "on",
     )
