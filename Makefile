@@ -22,9 +22,12 @@ run: venv
 # Each worker takes whole modules (loadscope), so module-scoped servers start once.
 PYTEST := $(BIN)/pytest -q -n 3 --dist loadscope
 
+# The tests where the blob store matters (marked ``storage``) run once more with every
+# registry on S3: a moto server per pytest worker, a bucket per registry.
 test: venv lint
 	$(PYTEST)
 	DOCKYARD_TEST_DATABASE=postgres $(PYTEST)
+	DOCKYARD_TEST_STORAGE=s3 $(PYTEST) -m storage
 
 lint: venv
 	$(BIN)/ruff format --check src tests
@@ -39,10 +42,17 @@ clean:
 # writes bench/results/latest.{json,md}. BENCH_ARGS="-- --only d_,e_" passes options through.
 BENCH_ARGS ?=
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-memory
 
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 bench-quick: venv
 	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
+
+# Worker RSS while a 2 GiB layer is pushed and pulled, on a filesystem and on S3 (moto);
+# writes bench/results/memory-latest.*. MEMORY_ARGS="--storage filesystem --size 512" narrows it.
+MEMORY_ARGS ?= --storage filesystem --storage s3
+
+bench-memory: venv
+	$(BIN)/python bench/memory.py $(MEMORY_ARGS)

@@ -258,16 +258,30 @@ def gcs_params(gcs: Emulator, **extra: object) -> dict[str, Any]:
 
 
 def swift_params(swift: Emulator, **extra: object) -> dict[str, Any]:
-    """Driver parameters for a fresh container of the test cluster, with 1 MiB segments and a
-    TempURL key."""
+    """Driver parameters for a fresh container of the test cluster, logging in through
+    TempAuth (auth version 1), with 1 MiB segments and a TempURL key."""
     return {
-        "storageurl": f"{swift.endpoint}/v1/AUTH_test",
+        "authurl": f"{swift.endpoint}/auth/v1.0",
+        "authversion": 1,
+        "username": SWIFT_USER,
+        "password": SWIFT_PASSWORD,
         "container": unique_bucket(),
         "prefix": "registry",
         "chunksize": 1024 * 1024,
         "secretkey": "dockyard-tempurl-key",
         **extra,
     }
+
+
+def swift_login(swift: Emulator) -> tuple[str, str]:
+    """The storage URL and a token of ``SWIFT_USER``, from TempAuth (auth version 1)."""
+    response = httpx.get(
+        f"{swift.endpoint}/auth/v1.0",
+        headers={"X-Auth-User": SWIFT_USER, "X-Auth-Key": SWIFT_PASSWORD},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.headers["x-storage-url"], response.headers["x-auth-token"]
 
 
 def s3_client(moto: Emulator | str) -> Any:
@@ -348,7 +362,18 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 
 
 SWIFT_SERVERS = ("account", "container", "object")
-SWIFT_PROXY_PIPELINE = "catch_errors proxy-logging tempurl slo dlo copy proxy-logging proxy-server"
+SWIFT_PROXY_PIPELINE = (
+    "catch_errors proxy-logging tempurl tempauth slo dlo copy proxy-logging proxy-server"
+)
+SWIFT_USER = "test:tester"
+SWIFT_PASSWORD = "testing"
+SWIFT_ACCOUNT = "AUTH_test"
+SWIFT_TEMPAUTH = (
+    f"user_{SWIFT_USER.replace(':', '_')} = {SWIFT_PASSWORD} .admin\n"
+    # Fernet tokens: TempAuth keeps no token store, so it needs no memcached.
+    "fernet_key_one = ZG9ja3lhcmQtdGVzdHMtc3dpZnQtZmVybmV0LWtleSE=\n"
+    "active_fernet_key_id = one\n"
+)
 
 
 SWIFT_RINGS = """
@@ -380,8 +405,9 @@ def _swift_config(root: Path, name: str, port: int, pipeline: str, extra: str = 
 @pytest.fixture(scope="session")
 def swift_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """A one-node OpenStack Swift cluster (the ``swift`` package): account, container and
-    object servers on rings of one device, and a proxy with TempURL and static large objects,
-    without authentication (any token passes)."""
+    object servers on rings of one device, and a proxy with TempURL, static large objects and
+    TempAuth (auth version 1 at ``/auth/v1.0``, the user ``SWIFT_USER`` administers the account
+    ``SWIFT_ACCOUNT``)."""
     bindir = Path(sys.executable).parent
     if not (bindir / "swift-proxy-server").exists():
         _unavailable("swift (the OpenStack Swift package)")
@@ -407,6 +433,7 @@ def swift_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator
             f"[filter:{name}]\nuse = egg:swift#{name.replace('-', '_')}\n"
             for name in ("catch_errors", "proxy-logging", "tempurl", "slo", "dlo", "copy")
         )
+        filters += f"[filter:tempauth]\nuse = egg:swift#tempauth\n{SWIFT_TEMPAUTH}"
         config = _swift_config(
             root, "proxy", port, SWIFT_PROXY_PIPELINE, "account_autocreate = true\n" + filters
         )

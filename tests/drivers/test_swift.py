@@ -1,6 +1,7 @@
 """What the Swift driver adds to the shared contract, against a one-node Swift cluster: writer
 state another process continues, large objects whose segments outlive the upload directory
-they were written from and go with the object, and TempURL redirects that Swift checks."""
+they were written from and go with the object, TempURL redirects that Swift checks, and
+TempAuth's logins (auth version 1, or a storage URL with a token)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from dockyard.storage.driver import PathNotFoundError
+from dockyard.storage.driver import PathNotFoundError, StorageError
 from dockyard.storage.factory import create_driver
-from emulators import Emulator, swift_params
+from emulators import Emulator, swift_login, swift_params
 
 MiB = 1 << 20
 pytestmark = pytest.mark.anyio
@@ -59,8 +60,12 @@ async def test_cancel_removes_the_segments(swift_cluster: Emulator, params: dict
     writer = await driver.writer("/up/data")
     await writer.write(blob(3 * MiB))
     await writer.cancel()
+    storage_url, token = swift_login(swift_cluster)
     listing = httpx.get(
-        f"{params['storageurl']}/{params['container']}", params={"format": "json"}, timeout=30
+        f"{storage_url}/{params['container']}",
+        params={"format": "json"},
+        headers={"X-Auth-Token": token},
+        timeout=30,
     )
     assert listing.status_code in (200, 204)
     assert (listing.json() if listing.status_code == 200 else []) == []
@@ -82,6 +87,24 @@ async def test_redirects_to_a_temp_url_that_swift_checks(params: dict[str, Any])
         assert (await client.get(tampered)).status_code == 401
     no_key = {key: value for key, value in params.items() if key != "secretkey"}
     assert await create_driver("swift", no_key).redirect_url("/blobs/x/data", "GET") is None
+
+
+async def test_a_storage_url_with_a_token_and_a_wrong_password(
+    swift_cluster: Emulator, params: dict[str, Any]
+) -> None:
+    """A token got elsewhere works with the storage URL alone; a wrong password is a storage
+    error, not a hang."""
+    await create_driver("swift", params).put_content("/f", b"logged in")
+    storage_url, token = swift_login(swift_cluster)
+    direct = {
+        "container": params["container"],
+        "prefix": params["prefix"],
+        "storageurl": storage_url,
+        "authtoken": token,
+    }
+    assert await create_driver("swift", direct).get_content("/f") == b"logged in"
+    with pytest.raises(StorageError):
+        await create_driver("swift", {**params, "password": "wrong"}).get_content("/f")
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ from images import make_layout
 from emulators import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
+    SWIFT_PASSWORD,
+    SWIFT_USER,
     Emulator,
     azurite,
     gcs_emulator,
@@ -246,7 +248,10 @@ def cloud_environment(kind: str, emulator: Emulator) -> dict[str, str]:
         }
     if kind == "swift":
         return {
-            "REGISTRY_STORAGE_SWIFT_STORAGEURL": f"{emulator.endpoint}/v1/AUTH_test",
+            "REGISTRY_STORAGE_SWIFT_AUTHURL": f"{emulator.endpoint}/auth/v1.0",
+            "REGISTRY_STORAGE_SWIFT_AUTHVERSION": "1",
+            "REGISTRY_STORAGE_SWIFT_USERNAME": SWIFT_USER,
+            "REGISTRY_STORAGE_SWIFT_PASSWORD": SWIFT_PASSWORD,
             "REGISTRY_STORAGE_SWIFT_CONTAINER": unique_bucket("registry"),
             "REGISTRY_STORAGE_SWIFT_SECRETKEY": "dockyard-tempurl-key",
             "REGISTRY_STORAGE_SWIFT_CHUNKSIZE": str(MiB),

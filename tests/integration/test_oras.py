@@ -19,7 +19,7 @@ from images import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, canonical_json, digest_of
 if TYPE_CHECKING:
     from conftest import RegistryProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.storage]
 
 SBOM_TYPE = "application/vnd.example.sbom.v1+json"
 SIGNATURE_CONFIG_TYPE = "application/vnd.example.signature.config.v1+json"

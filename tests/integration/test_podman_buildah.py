@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from conftest import RegistryProcess
     from integration.conftest import ContainersEnv
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.storage]
 
 
 def fetch_manifest(api: httpx.Client, repository: str, reference: str) -> httpx.Response:

@@ -91,6 +91,7 @@ def pulls_completely(client: httpx.Client, repo: str, reference: str) -> bool:
 # --- adm prune images ---------------------------------------------------------------------
 
 
+@pytest.mark.storage
 def test_dry_run_lists_then_confirm_prunes_old_revisions_and_their_blobs(
     quiet: RegistryProcess, cli: DockyardCLI
 ) -> None:
@@ -330,6 +331,7 @@ def wait_for(check: Callable[[], bool], seconds: float = 20.0) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.storage
 def test_collector_removes_deleted_manifests_and_their_blobs(
     registry_factory: RegistryFactory,
 ) -> None:
@@ -418,6 +420,7 @@ def test_a_push_racing_the_collector_never_loses_a_blob(
     assert sum(collected) > 0, "the collections raced nothing"
 
 
+@pytest.mark.storage
 def test_skopeo_pushes_while_collecting_and_everything_tagged_pulls(
     registry_factory: RegistryFactory, skopeo: Skopeo, tmp_path: Path
 ) -> None:

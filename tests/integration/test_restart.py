@@ -79,6 +79,7 @@ def test_pushed_images_pull_back_identical_after_restart(
                 assert response.content == blob.data
 
 
+@pytest.mark.storage
 @pytest.mark.parametrize("how", ["stop", "kill"])
 def test_chunked_upload_continues_after_restart(
     registry: RegistryProcess, repository: str, how: str
@@ -121,6 +122,7 @@ def test_chunked_upload_continues_after_restart(
         assert fetched.content == data
 
 
+@pytest.mark.storage
 def test_sigkill_during_streamed_patch_leaves_no_blob(
     registry: RegistryProcess, repository: str
 ) -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from conftest import RegistryProcess
     from integration.conftest import Skopeo
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.storage]
 
 MULTI_PLATFORMS = [("linux", "amd64"), ("linux", "arm64", "v8"), ("linux", "ppc64le")]
 
