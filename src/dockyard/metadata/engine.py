@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from dockyard.metadata import sqlite as lean_sqlite
 from dockyard.metadata.epoch import Epoch, FileEpoch, LocalEpoch
 from dockyard.metadata.notified import NOTIFY, NotifiedEpoch
 
@@ -41,7 +42,10 @@ def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
     # Each aiosqlite connection is a thread: keep enough open for the worker's concurrency
     # rather than opening and closing overflow connections under load.
     engine = create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=pool_size
+        url,
+        connect_args={"timeout": 30, "async_creator_fn": lean_sqlite.connect},
+        pool_size=pool_size,
+        max_overflow=pool_size,
     )
 
     @event.listens_for(engine.sync_engine, "connect")

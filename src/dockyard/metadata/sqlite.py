@@ -1,0 +1,172 @@
+"""aiosqlite connections that cost one thread hand-off per statement instead of four or five.
+
+SQLAlchemy's aiosqlite adapter opens a cursor, executes, fetches and closes, and aiosqlite sends
+each of those to the connection's thread and back. A hand-off is a queue put, a thread wake-up,
+a GIL hand-over and a loop wake-up: on a busy machine it costs far more than the indexed query
+it carries. Here a statement executes and fetches all its rows in one hand-off and brings back
+what the cursor reports; ``BEGIN`` travels with the transaction's first statement; ``COMMIT``
+and ``ROLLBACK`` outside a transaction (the pool's reset of a connection that has committed)
+cost nothing. The connection thread, the transactions and the errors stay aiosqlite's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiosqlite
+
+T = TypeVar("T")
+
+
+def connect(database: str, **kwargs: Any) -> LeanConnection:
+    """``aiosqlite.connect`` with lean cursors; SQLAlchemy takes it as ``async_creator_fn``."""
+
+    def connector() -> sqlite3.Connection:
+        connection: sqlite3.Connection = sqlite3.connect(database, **kwargs)
+        return connection
+
+    lean = LeanConnection(connector, iter_chunk_size=64)
+    lean._thread.daemon = True  # as SQLAlchemy makes its own aiosqlite threads
+    return lean
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What a statement left behind, read on the connection's thread."""
+
+    rows: list[Any]
+    description: Sequence[Any] | None
+    rowcount: int
+    lastrowid: int | None
+    in_transaction: bool
+
+
+def _run(
+    conn: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, many: bool
+) -> _Outcome:
+    if begin is not None:
+        conn.execute(begin)
+    cursor = conn.executemany(sql, parameters) if many else conn.execute(sql, parameters)
+    rows = cursor.fetchall() if cursor.description else []
+    outcome = _Outcome(
+        rows, cursor.description, cursor.rowcount, cursor.lastrowid, conn.in_transaction
+    )
+    cursor.close()
+    return outcome
+
+
+def _end(conn: sqlite3.Connection, commit: bool) -> bool:
+    try:
+        if commit:
+            conn.commit()
+        else:
+            conn.rollback()
+    finally:
+        in_transaction = conn.in_transaction
+    return in_transaction
+
+
+class LeanConnection(aiosqlite.Connection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._begin: str | None = None
+        self._in_transaction = False
+
+    def cursor(self) -> LeanCursor:  # type: ignore[override]
+        return LeanCursor(self)
+
+    async def run(self, sql: str, parameters: Any, many: bool = False) -> _Outcome | None:
+        """Execute on the connection's thread; a bare ``BEGIN`` waits for the next statement."""
+        if not many and not parameters and sql.lstrip()[:5].upper() == "BEGIN":
+            self._begin = sql
+            return None
+        begin, self._begin = self._begin, None
+        try:
+            outcome = await self._call(_run, self._conn, begin, sql, parameters, many)
+        except BaseException:
+            self._in_transaction = await self._call(_in_transaction, self._conn)
+            raise
+        self._in_transaction = outcome.in_transaction
+        return outcome
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` on the connection's thread."""
+        result: T = await self._execute(function, *args)  # type: ignore[no-untyped-call]
+        return result
+
+    async def commit(self) -> None:
+        await self._finish(commit=True)
+
+    async def rollback(self) -> None:
+        await self._finish(commit=False)
+
+    async def _finish(self, commit: bool) -> None:
+        self._begin = None  # a transaction that ran no statement has nothing to end
+        if self._in_transaction:
+            try:
+                self._in_transaction = await self._call(_end, self._conn, commit)
+            except BaseException:
+                self._in_transaction = await self._call(_in_transaction, self._conn)
+                raise
+
+
+def _in_transaction(conn: sqlite3.Connection) -> bool:
+    return conn.in_transaction
+
+
+class LeanCursor:
+    """The cursor SQLAlchemy's adapter drives: rows come with the statement."""
+
+    arraysize = 1
+
+    def __init__(self, conn: LeanConnection) -> None:
+        self._conn = conn
+        self._outcome: _Outcome | None = None
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> LeanCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> LeanCursor:
+        return self._take(await self._conn.run(sql, () if parameters is None else parameters))
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> LeanCursor:
+        return self._take(await self._conn.run(sql, parameters, many=True))
+
+    def _take(self, outcome: _Outcome | None) -> LeanCursor:
+        self._outcome = outcome
+        self._rows = [] if outcome is None else outcome.rows
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = self.arraysize if size is None else size
+        rows, self._rows = self._rows[:count], self._rows[count:]
+        return rows
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def close(self) -> None:
+        self._rows = []
+
+    @property
+    def description(self) -> Sequence[Any] | None:
+        return None if self._outcome is None else self._outcome.description
+
+    @property
+    def rowcount(self) -> int:
+        return -1 if self._outcome is None else self._outcome.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return None if self._outcome is None else self._outcome.lastrowid

@@ -1,0 +1,125 @@
+"""SQLite through the lean aiosqlite connection: results, transactions and errors behave as
+through aiosqlite, with one thread hand-off per statement."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
+
+from dockyard.metadata.engine import AlreadyExistsError, Database, insert_new
+from dockyard.metadata.sqlite import LeanConnection
+
+schema = MetaData()
+items = Table(
+    "items",
+    schema,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, unique=True, nullable=False),
+)
+
+
+async def _database(tmp_path: Path) -> Database:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'lean.db'}")
+    async with db.write() as conn:
+        await conn.run_sync(schema.create_all)
+    return db
+
+
+def test_rows_counts_and_returning(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = await _database(tmp_path)
+        try:
+            async with db.write() as conn:
+                created = await conn.execute(
+                    insert(items).values(name="a").returning(items.c.id, items.c.name)
+                )
+                assert created.one() == (1, "a")
+                await conn.execute(insert(items), [{"name": "b"}, {"name": "c"}])
+                changed = await conn.execute(
+                    update(items).where(items.c.id > 1).values(name=items.c.name + "!")
+                )
+                assert changed.rowcount == 2
+            async with db.read() as conn:
+                names = (await conn.execute(select(items.c.name).order_by(items.c.id))).scalars()
+                assert list(names) == ["a", "b!", "c!"]
+                assert (await conn.execute(select(items).where(items.c.id == 9))).first() is None
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_transaction_leaves_nothing_and_the_connection_works(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = await _database(tmp_path)
+        try:
+            async with db.write() as conn:
+                await conn.execute(insert(items).values(name="kept"))
+            with pytest.raises(AlreadyExistsError):
+                async with db.write() as conn:
+                    await conn.execute(insert(items).values(name="dropped"))
+                    await insert_new(conn, insert(items).values(name="kept"))
+                    raise AssertionError("the duplicate name must fail")
+            for _ in range(3):  # every pooled writer connection is usable again
+                async with db.write() as conn:
+                    await conn.execute(update(items).values(name=items.c.name))
+            async with db.read() as conn:
+                assert list((await conn.execute(select(items.c.name))).scalars()) == ["kept"]
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_savepoint_failure_keeps_the_rest_of_the_transaction(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = await _database(tmp_path)
+        try:
+            async with db.write() as conn:
+                await conn.execute(insert(items).values(name="a"))
+                with pytest.raises(AlreadyExistsError):
+                    await insert_new(conn, insert(items).values(name="a"))
+                await conn.execute(insert(items).values(name="b"))
+            async with db.read() as conn:
+                names = (await conn.execute(select(items.c.name).order_by(items.c.id))).scalars()
+                assert list(names) == ["a", "b"]
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_one_hand_off_per_statement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BEGIN goes with the first statement, and the pool's reset after a commit is free."""
+    hand_offs: list[str] = []
+    original = LeanConnection._execute
+
+    async def counted(self: LeanConnection, function: Any, *args: Any, **kwargs: Any) -> Any:
+        hand_offs.append(getattr(function, "__name__", "?"))
+        return await original(self, function, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def scenario() -> None:
+        db = await _database(tmp_path)
+        try:
+            async with db.write() as conn:  # the connections are open from here on
+                await conn.execute(insert(items).values(name="warm"))
+            async with db.read() as conn:
+                await conn.execute(select(items.c.id))
+            hand_offs.clear()
+            async with db.write() as conn:
+                await conn.execute(insert(items).values(name="a"))
+                await conn.execute(select(items.c.id))
+            assert hand_offs == ["_run", "_run", "_end"]
+            hand_offs.clear()
+            async with db.read() as conn:
+                await conn.execute(select(items.c.id))
+            assert hand_offs == ["_run", "_end"]
+        finally:
+            await db.close()
+
+    monkeypatch.setattr(LeanConnection, "_execute", counted)
+    asyncio.run(scenario())
