@@ -7,6 +7,7 @@ error code whose default HTTP status and message come from one table, the way Di
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -167,6 +168,10 @@ class PaginationNumberInvalidError(RegistryError):
     code = ErrorCode.PAGINATION_NUMBER_INVALID
 
 
+Cause = tuple[str, str, str]
+"""``(field, reason, message)``: why a body is refused."""
+
+
 class StatusError(Exception):
     """An error of the resource API, rendered as a Kubernetes ``Status``."""
 
@@ -192,6 +197,64 @@ class StatusError(Exception):
         if self.details is not None:
             body["details"] = self.details
         return body
+
+
+def _qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
+
+
+def not_found(resource: str, name: str, group: str = "") -> StatusError:
+    """Kubernetes' 404 for an object: ``images.image.openshift.io "sha256:…" not found``."""
+    return StatusError(
+        404,
+        "NotFound",
+        f'{_qualified(resource, group)} "{name}" not found',
+        {"name": name, "group": group, "kind": resource},
+    )
+
+
+def already_exists(resource: str, name: str, group: str = "") -> StatusError:
+    return StatusError(
+        409,
+        "AlreadyExists",
+        f'{_qualified(resource, group)} "{name}" already exists',
+        {"name": name, "group": group, "kind": resource},
+    )
+
+
+def conflict(resource: str, name: str, group: str = "") -> StatusError:
+    """A write at a stale ``resourceVersion``."""
+    return StatusError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": the object'
+        " has been modified; please apply your changes to the latest version and try again",
+        {"name": name, "group": group, "kind": resource},
+    )
+
+
+def invalid(qualified: str, name: str, causes: Sequence[Cause]) -> StatusError:
+    """A 422 in Kubernetes' words; ``causes`` are ``(field, reason, message)``."""
+    described = [f"{field}: {message}" if field else message for field, _, message in causes]
+    summary = described[0] if len(described) == 1 else f"[{', '.join(described)}]"
+    return StatusError(
+        422,
+        "Invalid",
+        f'{qualified} "{name}" is invalid: {summary}',
+        {
+            "name": name,
+            "kind": qualified.partition(".")[0],
+            "causes": [
+                {"reason": reason, "message": message, "field": field}
+                for field, reason, message in causes
+            ],
+        },
+    )
+
+
+def invalid_field(kind: str, name: str, message: str, field: str | None = None) -> StatusError:
+    """A 422 for one field (or the whole object, without ``field``)."""
+    return invalid(kind, name, [(field or "", "FieldValueInvalid", message)])
 
 
 class ConfigError(Exception):

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dockyard.auth.access import Access, Principal
 from dockyard.auth.policy import PolicyService
-from dockyard.auth.rbac import registry_checks
+from dockyard.auth.rbac import IMAGE_GROUP, registry_checks
 from dockyard.metadata import repositories
 from dockyard.metadata.engine import Database
-
-IMAGE_GROUP = "image.openshift.io"
 
 
 class RegistryAuthorizer:

@@ -21,8 +21,9 @@ from dockyard.auth.model import (
     User,
     service_account_user,
 )
+from dockyard.auth.rbac import USER_GROUP
 from dockyard.auth.tokens import looks_like_token, new_token, token_digest
-from dockyard.errors import StatusError
+from dockyard.errors import StatusError, already_exists, invalid_field, not_found
 from dockyard.metadata import changes, identities as rows
 from dockyard.metadata.engine import AlreadyExistsError, Database
 
@@ -35,28 +36,6 @@ VERIFIED_CACHE_SIZE = 1024
 TIMING_HASH = "$2b$12$7EO/J1iK9CykLsEN2CHmaO3BQ9pp7XDYBCPWO.xLlpd8B0yIfEcYu"
 AUTHENTICATED = "system:authenticated"
 SERVICE_ACCOUNTS = "system:serviceaccounts"
-
-
-def not_found(kind: str, name: str, group: str = "user.openshift.io") -> StatusError:
-    return StatusError(
-        404,
-        "NotFound",
-        f'{kind}.{group} "{name}" not found' if group else f'{kind} "{name}" not found',
-        {"name": name, "kind": kind},
-    )
-
-
-def already_exists(kind: str, name: str, group: str = "user.openshift.io") -> StatusError:
-    return StatusError(
-        409,
-        "AlreadyExists",
-        f'{kind}.{group} "{name}" already exists' if group else f'{kind} "{name}" already exists',
-        {"name": name, "kind": kind},
-    )
-
-
-def invalid(kind: str, name: str, message: str) -> StatusError:
-    return StatusError(422, "Invalid", f'{kind} "{name}" is invalid: {message}', {"name": name})
 
 
 def unauthorized(message: str = "invalid username or password") -> StatusError:
@@ -88,14 +67,14 @@ class IdentityService:
             try:
                 await rows.insert_user(conn, name, full_name=full_name, password_hash=hashed)
             except AlreadyExistsError as exc:
-                raise already_exists("users", name) from exc
+                raise already_exists("users", name, USER_GROUP) from exc
         return await self.get_user(name)
 
     async def get_user(self, name: str) -> User:
         async with self.db.read() as conn:
             row = await rows.get_user(conn, name)
             if row is None or row.namespace is not None:
-                raise not_found("users", name)
+                raise not_found("users", name, USER_GROUP)
             groups = await rows.groups_of(conn, name)
         return User(row.name, row.uid, row.full_name, tuple(groups), row.created_at)
 
@@ -117,7 +96,7 @@ class IdentityService:
         async with self.db.write() as conn:
             row = await rows.get_user(conn, name)
             if row is None or row.namespace is not None:
-                raise not_found("users", name)
+                raise not_found("users", name, USER_GROUP)
             await rows.revoke_tokens_of(conn, name)
             await rows.delete_user(conn, name)
             await changes.append(
@@ -128,14 +107,14 @@ class IdentityService:
         self, name: str, password: str | None = None, password_hash: str | None = None
     ) -> None:
         if (password is None) == (password_hash is None):
-            raise invalid("users", name, "give exactly one of password and passwordHash")
+            raise invalid_field("users", name, "give exactly one of password and passwordHash")
         if password_hash is not None and not passwords.is_bcrypt_hash(password_hash):
-            raise invalid("users", name, "passwordHash must be a bcrypt hash (htpasswd -B)")
+            raise invalid_field("users", name, "passwordHash must be a bcrypt hash (htpasswd -B)")
         hashed = password_hash if password_hash is not None else self._hash(name, password or "")
         async with self.db.write() as conn:
             row = await rows.get_user(conn, name)
             if row is None or row.namespace is not None:
-                raise not_found("users", name)
+                raise not_found("users", name, USER_GROUP)
             await rows.set_password_hash(conn, name, hashed)
 
     async def import_htpasswd(self, content: str) -> list[str]:
@@ -160,7 +139,7 @@ class IdentityService:
             try:
                 await rows.insert_group(conn, name)
             except AlreadyExistsError as exc:
-                raise already_exists("groups", name) from exc
+                raise already_exists("groups", name, USER_GROUP) from exc
             await rows.set_members(conn, name, list(users))
         return await self.get_group(name)
 
@@ -168,7 +147,7 @@ class IdentityService:
         async with self.db.read() as conn:
             row = await rows.get_group(conn, name)
             if row is None:
-                raise not_found("groups", name)
+                raise not_found("groups", name, USER_GROUP)
             members = await rows.members(conn, name)
         return Group(row.name, row.uid, tuple(members), row.created_at)
 
@@ -182,14 +161,14 @@ class IdentityService:
     async def set_group_users(self, name: str, users: tuple[str, ...] | list[str]) -> Group:
         async with self.db.write() as conn:
             if await rows.get_group(conn, name) is None:
-                raise not_found("groups", name)
+                raise not_found("groups", name, USER_GROUP)
             await rows.set_members(conn, name, list(users))
         return await self.get_group(name)
 
     async def delete_group(self, name: str) -> None:
         async with self.db.write() as conn:
             if not await rows.delete_group(conn, name):
-                raise not_found("groups", name)
+                raise not_found("groups", name, USER_GROUP)
 
     # service accounts
 
@@ -199,14 +178,14 @@ class IdentityService:
             try:
                 await rows.insert_user(conn, user, namespace=namespace)
             except AlreadyExistsError as exc:
-                raise already_exists("serviceaccounts", name, "") from exc
+                raise already_exists("serviceaccounts", name) from exc
         return await self.get_service_account(namespace, name)
 
     async def get_service_account(self, namespace: str, name: str) -> ServiceAccount:
         async with self.db.read() as conn:
             row = await rows.get_user(conn, service_account_user(namespace, name))
         if row is None or row.namespace != namespace:
-            raise not_found("serviceaccounts", name, "")
+            raise not_found("serviceaccounts", name)
         return ServiceAccount(namespace, name, row.uid, row.created_at)
 
     async def list_service_accounts(self, namespace: str) -> list[ServiceAccount]:
@@ -222,7 +201,7 @@ class IdentityService:
         async with self.db.write() as conn:
             row = await rows.get_user(conn, user)
             if row is None or row.namespace != namespace:
-                raise not_found("serviceaccounts", name, "")
+                raise not_found("serviceaccounts", name)
             await rows.revoke_tokens_of(conn, user)
             await rows.delete_user(conn, user)
             await changes.append(
@@ -261,7 +240,7 @@ class IdentityService:
         expires_at = time.time() + ttl if ttl is not None else None
         async with self.db.write() as conn:
             if await rows.get_user(conn, user_name) is None:
-                raise not_found("users", user_name)
+                raise not_found("users", user_name, USER_GROUP)
             token_id = await rows.insert_token(conn, token_digest(token), user_name, expires_at)
         return IssuedToken(token, token_id, user_name, expires_at)
 
@@ -332,7 +311,7 @@ class IdentityService:
         try:
             passwords.validate_password(password)
         except ValueError as exc:
-            raise invalid("users", name, str(exc)) from exc
+            raise invalid_field("users", name, str(exc)) from exc
         return passwords.hash_password(password, rounds=self.bcrypt_rounds)
 
     @staticmethod
@@ -340,4 +319,4 @@ class IdentityService:
         try:
             return passwords.validate_user_name(name)
         except ValueError as exc:
-            raise invalid("users", name, str(exc)) from exc
+            raise invalid_field("users", name, str(exc)) from exc

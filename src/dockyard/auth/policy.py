@@ -11,13 +11,12 @@ from typing import Any
 
 from dockyard.auth.access import Principal
 from dockyard.auth.model import RoleBinding, Subject, service_account_user
-from dockyard.auth.rbac import BUILTIN_CLUSTER_ROLES, PolicyRule, Role, allows
+from dockyard.auth.rbac import BUILTIN_CLUSTER_ROLES, RBAC_GROUP, PolicyRule, Role, allows
 from dockyard.errors import StatusError
 from dockyard.metadata import policy as rows
 from dockyard.metadata.engine import AlreadyExistsError, Database
 from dockyard.metadata.epoch import EpochCache
 
-RBAC_GROUP = "rbac.authorization.k8s.io"
 BINDINGS_TTL = 1.0
 
 

@@ -9,13 +9,13 @@ from dockyard.auth.access import Principal
 from dockyard.auth.identities import IdentityService
 from dockyard.auth.model import SERVICE_ACCOUNT_PREFIX, Project, RoleBinding, Subject
 from dockyard.auth.policy import PolicyService
-from dockyard.errors import StatusError
+from dockyard.auth.rbac import PROJECT_GROUP
+from dockyard.errors import StatusError, not_found
 from dockyard.metadata import repositories as rows, resources as stored
 from dockyard.metadata.engine import Database
 
 # A DNS label, as Kubernetes requires of namespace names.
 PROJECT_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-PROJECT_GROUP = "project.openshift.io"
 
 
 def _project(row: Any) -> Project:
@@ -79,7 +79,7 @@ class ProjectService:
         async with self.db.read() as conn:
             row = await rows.get_project(conn, name)
         if row is None:
-            raise StatusError(404, "NotFound", f'projects.{PROJECT_GROUP} "{name}" not found')
+            raise not_found("projects", name, PROJECT_GROUP)
         return _project(row)
 
     async def list_projects(self) -> list[Project]:
@@ -90,7 +90,7 @@ class ProjectService:
         """Delete a project with its repositories, service accounts and role bindings."""
         async with self.db.write() as conn:
             if not await rows.delete_project(conn, name):
-                raise StatusError(404, "NotFound", f'projects.{PROJECT_GROUP} "{name}" not found')
+                raise not_found("projects", name, PROJECT_GROUP)
             await stored.delete_namespace(conn, name)  # its secrets and config maps
         await self.policy.delete_namespace(name)
         await self.identities.delete_namespace_accounts(name)

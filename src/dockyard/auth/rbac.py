@@ -19,6 +19,7 @@ IMAGE_GROUP = "image.openshift.io"
 """The group of every registry check: the registry asks SubjectAccessReviews in this group."""
 
 CORE_GROUP = ""
+USER_GROUP = "user.openshift.io"
 PROJECT_GROUP = "project.openshift.io"
 BUILD_GROUP = "build.openshift.io"
 RBAC_GROUP = "rbac.authorization.k8s.io"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from dockyard.auth.rbac import RBAC_GROUP
 from dockyard.cli import verbs
 from dockyard.cli.client import JSON, Client, CommandError, command, connect, segment
 
-RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_API = f"/apis/{RBAC_GROUP}/v1"
 RBAC_API_VERSION = f"{RBAC_GROUP}/v1"
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"

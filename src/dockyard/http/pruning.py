@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from dockyard.auth.rbac import IMAGE_GROUP
 from dockyard.config.model import Settings
 from dockyard.errors import StatusError
 from dockyard.http.resources import objects
@@ -43,7 +44,6 @@ from dockyard.pruning.scheduler import PruneScheduler
 from dockyard.pruning.usage import read_usage
 from dockyard.storage.driver import StorageDriver
 
-IMAGE_GROUP = "image.openshift.io"
 PREFIX = "/extensions/v2"
 NDJSON = "application/x-ndjson"
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dockyard.errors import StatusError
+from dockyard.errors import invalid_field
 from dockyard.registry.reference import TAG_RE
 
 
@@ -66,14 +66,6 @@ class ImageStreamSpec(Strict):
         return value
 
 
-def invalid(kind: str, name: str, message: str, field: str | None = None) -> StatusError:
-    details: dict[str, Any] = {"name": name, "group": "image.openshift.io", "kind": kind}
-    if field:
-        details["causes"] = [{"reason": "FieldValueInvalid", "message": message, "field": field}]
-    where = f"{field}: " if field else ""
-    return StatusError(422, "Invalid", f'{kind} "{name}" is invalid: {where}{message}', details)
-
-
 def parse_model(model: type[Strict], data: Any, kind: str, name: str, prefix: str) -> Any:
     """Validate ``data``; a failure names the first field at fault, Kubernetes style."""
     try:
@@ -81,4 +73,4 @@ def parse_model(model: type[Strict], data: Any, kind: str, name: str, prefix: st
     except ValidationError as exc:
         error = exc.errors()[0]
         path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        raise invalid(kind, name, error["msg"], path) from None
+        raise invalid_field(kind, name, error["msg"], path) from None

@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.errors import RegistryError, StatusError
+from dockyard import errors
+from dockyard.errors import RegistryError, StatusError, invalid_field
 from dockyard.imagestreams import importstatus
-from dockyard.imagestreams.spec import ImageStreamSpec, TagReference, invalid, parse_model
+from dockyard.imagestreams.spec import ImageStreamSpec, TagReference, parse_model
 from dockyard.metadata import (
     blobs as blob_rows,
     images as image_rows,
@@ -38,23 +39,11 @@ def timestamp(value: float) -> str:
 
 
 def not_found(resource: str, name: str) -> StatusError:
-    return StatusError(
-        404,
-        "NotFound",
-        f'{resource}.{GROUP} "{name}" not found',
-        {"name": name, "group": GROUP, "kind": resource},
-    )
+    return errors.not_found(resource, name, GROUP)
 
 
 def conflict(resource: str, name: str) -> StatusError:
-    """A write at a stale ``resourceVersion``."""
-    return StatusError(
-        409,
-        "Conflict",
-        f'Operation cannot be fulfilled on {resource}.{GROUP} "{name}": the object has been'
-        " modified; please apply your changes to the latest version and try again",
-        {"name": name, "group": GROUP, "kind": resource},
-    )
+    return errors.conflict(resource, name, GROUP)
 
 
 def _if(key: str, value: Any) -> JSON:
@@ -185,7 +174,9 @@ class ImageStreamService:
     async def update(self, namespace: str, name: str, body: JSON) -> JSON:
         """Replace labels, annotations and spec; a stale ``resourceVersion`` is a conflict."""
         if self._name(body) != name:
-            raise invalid("ImageStream", name, "must match the name in the path", "metadata.name")
+            raise invalid_field(
+                "ImageStream", name, "must match the name in the path", "metadata.name"
+            )
         repository = self._repository(namespace, name)
         spec = self._spec(body, name)
         async with self.db.write() as conn:
@@ -303,7 +294,7 @@ class ImageStreamService:
             TagReference, {**(body.get("tag") or {}), "name": tag}, "ImageStreamTag", value, "tag"
         )
         if reference.from_ is None:
-            raise invalid("ImageStreamTag", value, "from is required", "tag.from")
+            raise invalid_field("ImageStreamTag", value, "from is required", "tag.from")
         repository = self._repository(namespace, stream)
         async with self.db.write() as conn:
             repository_id = await repositories.ensure(conn, repository)
@@ -313,7 +304,7 @@ class ImageStreamService:
                 raise conflict("imagestreamtags", value)
             entry = reference.model_dump(by_alias=True, exclude_none=True)
             if reference.from_.kind == "DockerImage":
-                raise invalid(
+                raise invalid_field(
                     "ImageStreamTag",
                     value,
                     "tags of external images need importing, which this registry can't do yet",
@@ -390,9 +381,11 @@ class ImageStreamService:
         tag = body.get("tag")
         image = (body.get("image") or {}).get("metadata", {}).get("name")
         if not isinstance(tag, str) or not tag:
-            raise invalid("ImageStreamMapping", name, "tag is required", "tag")
+            raise invalid_field("ImageStreamMapping", name, "tag is required", "tag")
         if not isinstance(image, str) or not image:
-            raise invalid("ImageStreamMapping", name, "image.metadata.name is required", "image")
+            raise invalid_field(
+                "ImageStreamMapping", name, "image.metadata.name is required", "image"
+            )
         repository = self._repository(namespace, name)
         parse_model(TagReference, {"name": tag}, "ImageStreamMapping", name, "tag")
         async with self.db.write() as conn:
@@ -453,7 +446,9 @@ class ImageStreamService:
             try:
                 parse_digest(digest)
             except RegistryError as exc:
-                raise invalid("ImageStreamTag", name, f"bad digest {digest!r}", "from") from exc
+                raise invalid_field(
+                    "ImageStreamTag", name, f"bad digest {digest!r}", "from"
+                ) from exc
             if await image_rows.in_repository(conn, origin, digest) is None:
                 raise not_found("imagestreamimages", name)
             return digest
@@ -483,7 +478,7 @@ class ImageStreamService:
     def _name(body: JSON) -> str:
         name = (body.get("metadata") or {}).get("name")
         if not isinstance(name, str) or not name:
-            raise invalid("ImageStream", "", "name is required", "metadata.name")
+            raise invalid_field("ImageStream", "", "name is required", "metadata.name")
         return name
 
     @staticmethod
@@ -492,7 +487,7 @@ class ImageStreamService:
         try:
             return validate_name(repository)
         except RegistryError as exc:
-            raise invalid(
+            raise invalid_field(
                 "ImageStream", name, "must be a repository name component", "metadata.name"
             ) from exc
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.errors import RegistryError, StatusError
+from dockyard.errors import RegistryError, StatusError, invalid_field
 from dockyard.imagestreams import importstatus
 from dockyard.imagestreams.images import docker_image_metadata
-from dockyard.imagestreams.spec import TagImportPolicy, TagReferencePolicy, invalid, parse_model
+from dockyard.imagestreams.spec import TagImportPolicy, TagReferencePolicy, parse_model
 from dockyard.imagestreams.streams import API_VERSION, ImageStreamService
 from dockyard.imports.client import UpstreamClient, UpstreamError
 from dockyard.imports.reference import ImageReference, ReferenceError, parse_image_reference
@@ -123,16 +123,18 @@ class Importer:
             ImageStreamImportSpec, body.get("spec"), "ImageStreamImport", name, "spec"
         )
         if spec.repository is None and not spec.images:
-            raise invalid("ImageStreamImport", name, "give spec.images or spec.repository", "spec")
+            raise invalid_field(
+                "ImageStreamImport", name, "give spec.images or spec.repository", "spec"
+            )
         if len(spec.images) > self.max_tags:
-            raise invalid(
+            raise invalid_field(
                 "ImageStreamImport", name, f"at most {self.max_tags} images at once", "spec.images"
             )
         wanted = [self._image_request(name, i, entry) for i, entry in enumerate(spec.images)]
         tags = [item.tag for item in wanted]
         repeated = next((i for i, tag in enumerate(tags) if tag in tags[:i]), None)
         if repeated is not None:
-            raise invalid(
+            raise invalid_field(
                 "ImageStreamImport",
                 name,
                 f"tag {tags[repeated]!r} is imported more than once",
@@ -192,7 +194,7 @@ class Importer:
         )
         await self._fetch(namespace, item)
         if item.error is not None:
-            raise invalid(
+            raise invalid_field(
                 "ImageStreamTag",
                 f"{stream}:{tag}",
                 f"cannot import {source}: {item.error.message}",
@@ -203,11 +205,15 @@ class Importer:
     def _image_request(self, name: str, index: int, entry: Any) -> TagImport:
         where = f"spec.images[{index}]"
         if entry.from_.kind != "DockerImage":
-            raise invalid("ImageStreamImport", name, "must be DockerImage", f"{where}.from.kind")
+            raise invalid_field(
+                "ImageStreamImport", name, "must be DockerImage", f"{where}.from.kind"
+            )
         source = self._parse(name, entry.from_.name, f"{where}.from.name")
         tag = (entry.to.name if entry.to else "") or source.tag or "latest"
         if not TAG_RE.fullmatch(tag):
-            raise invalid("ImageStreamImport", name, f"{tag!r} is not a valid tag", f"{where}.to")
+            raise invalid_field(
+                "ImageStreamImport", name, f"{tag!r} is not a valid tag", f"{where}.to"
+            )
         return TagImport(
             tag, source, entry.importPolicy, entry.referencePolicy, entry.includeManifest
         )
@@ -217,16 +223,16 @@ class Importer:
         try:
             return parse_image_reference(text)
         except ReferenceError as exc:
-            raise invalid(kind, name, str(exc), field) from None
+            raise invalid_field(kind, name, str(exc), field) from None
 
     def _repository_request(self, name: str, repository: RepositoryImportSpec) -> ImageReference:
         if repository.from_.kind != "DockerImage":
-            raise invalid(
+            raise invalid_field(
                 "ImageStreamImport", name, "must be DockerImage", "spec.repository.from.kind"
             )
         source = self._parse(name, repository.from_.name, "spec.repository.from.name")
         if source.tag or source.digest:
-            raise invalid(
+            raise invalid_field(
                 "ImageStreamImport",
                 name,
                 "must name a repository, without a tag or digest",

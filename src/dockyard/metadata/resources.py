@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dockyard import errors
 from dockyard.errors import StatusError
 from dockyard.metadata import changes
 from dockyard.metadata.engine import AlreadyExistsError, Database, insert_new
@@ -53,33 +54,13 @@ class ResourceType:
         return (namespace or "") if self.namespaced else ""
 
     def not_found(self, name: str) -> StatusError:
-        return StatusError(
-            404,
-            "NotFound",
-            f'{self._plural} "{name}" not found',
-            {"name": name, "group": self.group, "kind": self.resource},
-        )
+        return errors.not_found(self.resource, name, self.group)
 
     def conflict(self, name: str) -> StatusError:
-        return StatusError(
-            409,
-            "Conflict",
-            f'Operation cannot be fulfilled on {self._plural} "{name}": the object has been'
-            " modified; please apply your changes to the latest version and try again",
-            {"name": name, "group": self.group, "kind": self.resource},
-        )
+        return errors.conflict(self.resource, name, self.group)
 
     def exists(self, name: str) -> StatusError:
-        return StatusError(
-            409,
-            "AlreadyExists",
-            f'{self._plural} "{name}" already exists',
-            {"name": name, "group": self.group, "kind": self.resource},
-        )
-
-    @property
-    def _plural(self) -> str:
-        return f"{self.resource}.{self.group}" if self.group else self.resource
+        return errors.already_exists(self.resource, name, self.group)
 
 
 SECRET = ResourceType("", "Secret", "secrets", namespaced=True)

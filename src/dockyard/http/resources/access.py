@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard import errors
 from dockyard.auth.model import Group, Project, RoleBinding, ServiceAccount, User
-from dockyard.auth.rbac import Role
+from dockyard.auth.rbac import CORE_GROUP, PROJECT_GROUP, RBAC_GROUP, USER_GROUP, Role
 from dockyard.http.resources import actions, objects
 from dockyard.http.resources.handlers import (
-    CORE_GROUP,
-    PROJECT_GROUP,
-    RBAC_GROUP,
-    USER_GROUP,
     Call,
     Kind,
     Subresource,
@@ -41,7 +38,7 @@ async def _list_visible_projects(call: Call) -> list[Project]:
 async def _create_user(call: Call, body: UserBody) -> User:
     for field in ("groups", "identities"):
         if getattr(body, field):
-            raise objects.invalid(
+            raise errors.invalid(
                 "User.user.openshift.io",
                 body.metadata.name,
                 [(field, "FieldValueForbidden", "Forbidden: membership is set on groups")],

@@ -11,12 +11,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dockyard import errors
 from dockyard.auth.model import User
+from dockyard.auth.rbac import CORE_GROUP, USER_GROUP
 from dockyard.errors import StatusError
 from dockyard.http.resources import objects
 from dockyard.http.resources.handlers import (
-    CORE_GROUP,
-    USER_GROUP,
     Call,
     authorize,
     method_not_allowed,
@@ -115,7 +115,7 @@ async def request_token(request: Request) -> Response:
     seconds = body.spec.expiration_seconds
     seconds = TOKEN_SECONDS_DEFAULT if seconds is None else seconds
     if not TOKEN_SECONDS_MIN <= seconds <= TOKEN_SECONDS_MAX:
-        raise objects.invalid(
+        raise errors.invalid(
             "TokenRequest.authentication.k8s.io",
             call.name,
             [

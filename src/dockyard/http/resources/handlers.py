@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar, cast
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from dockyard import errors
 from dockyard.auth.access import ANONYMOUS, Principal
 from dockyard.auth.identities import IdentityService
 from dockyard.auth.policy import PolicyService
@@ -38,10 +39,6 @@ MAX_ANNOTATION_BYTES = 256 << 10
 """Kubernetes' bound on all of an object's annotations together."""
 PAGE_SIZE = 500
 
-USER_GROUP = "user.openshift.io"
-PROJECT_GROUP = "project.openshift.io"
-RBAC_GROUP = objects.RBAC_GROUP
-CORE_GROUP = ""
 
 T = TypeVar("T")
 B = TypeVar("B", bound=ObjectBody)
@@ -312,7 +309,7 @@ def collection_endpoint(kind: Kind[Any, Any]) -> Endpoint:
             body = await _read_object(call, kind)
             name = body.metadata.name
             if not name:
-                raise objects.invalid(
+                raise errors.invalid(
                     kind.qualified,
                     "",
                     [("metadata.name", "FieldValueRequired", "Required value: name is required")],
@@ -485,7 +482,7 @@ def _check_labels(kind: Kind[Any, Any], body: ObjectBody, name: str) -> None:
             )
         )
     if causes:
-        raise objects.invalid(kind.qualified, name, causes)
+        raise errors.invalid(kind.qualified, name, causes)
 
 
 def _check_immutable(
@@ -512,13 +509,13 @@ def _check_immutable(
                 )
             )
     if causes:
-        raise objects.invalid(kind.qualified, str(before.get("name", "")), causes)
+        raise errors.invalid(kind.qualified, str(before.get("name", "")), causes)
 
 
 def _check_name(kind: Kind[Any, Any], name: str) -> None:
     problem = kind.name_rule(name) if kind.name_rule is not None else None
     if problem is not None:
-        raise objects.invalid(
+        raise errors.invalid(
             kind.qualified,
             name,
             [("metadata.name", "FieldValueInvalid", f"Invalid value: {problem}")],

@@ -25,12 +25,11 @@ from dockyard.http.resources.handlers import (
 )
 from dockyard.http.resources.objects import JSON, ObjectBody
 from dockyard.imagestreams.spec import ImageStreamSpec, TagReference, parse_model
-from dockyard.imagestreams.streams import not_found, split_tag_name
+from dockyard.imagestreams.streams import GROUP, not_found, split_tag_name
 from dockyard.imports.importer import Importer
 from dockyard.metadata.engine import Database
 from dockyard.registry.reference import NAME_RE, TAG_RE
 
-GROUP = "image.openshift.io"
 API_VERSION = f"{GROUP}/v1"
 STREAM_MERGE_KEYS = (("spec.tags", "name"), ("status.tags", "tag"))
 """openshift/api's patch merge keys: TagReference by name, NamedTagEventList by tag."""

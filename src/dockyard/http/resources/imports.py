@@ -13,9 +13,10 @@ from typing import Any, cast
 from pydantic import Field
 
 from dockyard.http.resources.handlers import Call, Kind, authorize
-from dockyard.http.resources.images import GROUP, as_json, stream_name
+from dockyard.http.resources.images import as_json, stream_name
 from dockyard.http.resources.objects import JSON, ObjectBody
 from dockyard.http.resources.stored import StoredKind, kind_of, refuse
+from dockyard.imagestreams.streams import GROUP
 from dockyard.imports.importer import Importer
 from dockyard.imports.policy import ImageConfigSpec
 from dockyard.operator.trust import CLUSTER, IMAGE_CONFIG

@@ -23,12 +23,11 @@ from dockyard.auth.model import (
     Subject,
     User,
 )
-from dockyard.auth.rbac import PolicyRule, Role
-from dockyard.errors import StatusError
+from dockyard.auth.rbac import RBAC_GROUP, PolicyRule, Role
+from dockyard.errors import StatusError, invalid
 
 JSON = dict[str, Any]
 
-RBAC_GROUP = "rbac.authorization.k8s.io"
 USER_V1 = "user.openshift.io/v1"
 PROJECT_V1 = "project.openshift.io/v1"
 RBAC_V1 = f"{RBAC_GROUP}/v1"
@@ -274,25 +273,6 @@ B = TypeVar("B", bound=Body)
 def qualified_kind(kind: str, group: str) -> str:
     """``User.user.openshift.io``, or ``ServiceAccount`` for the core group."""
     return f"{kind}.{group}" if group else kind
-
-
-def invalid(qualified: str, name: str, causes: Sequence[tuple[str, str, str]]) -> StatusError:
-    """A 422 in Kubernetes' words; ``causes`` are ``(field, reason, message)``."""
-    described = [f"{field}: {message}" if field else message for field, _, message in causes]
-    summary = described[0] if len(described) == 1 else f"[{', '.join(described)}]"
-    return StatusError(
-        422,
-        "Invalid",
-        f'{qualified} "{name}" is invalid: {summary}',
-        {
-            "name": name,
-            "kind": qualified.partition(".")[0],
-            "causes": [
-                {"reason": reason, "message": message, "field": field}
-                for field, reason, message in causes
-            ],
-        },
-    )
 
 
 def bad_request(message: str, field: str | None = None) -> StatusError:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, NoReturn, TypeVar, cast
 
+from dockyard import errors
+from dockyard.errors import Cause
 from dockyard.http.resources import objects
 from dockyard.http.resources.handlers import Call, Kind
 from dockyard.http.resources.objects import JSON, ObjectBody
@@ -27,9 +29,6 @@ from dockyard.metadata.engine import Database
 from dockyard.metadata.resources import ResourceStore, ResourceType
 
 B = TypeVar("B", bound=ObjectBody)
-
-Causes = Sequence[tuple[str, str, str]]
-"""``(field, reason, message)``: why a body is refused, as ``objects.invalid`` takes them."""
 
 
 def as_given(body: ObjectBody, current: JSON | None) -> JSON:
@@ -129,6 +128,6 @@ def kind_of(stored: StoredKind[B]) -> Kind[JSON, B]:
     )
 
 
-def refuse(kind: ResourceType, name: str, causes: Causes) -> NoReturn:
+def refuse(kind: ResourceType, name: str, causes: Sequence[Cause]) -> NoReturn:
     """Raise the 422 a ``prepare`` function refuses a body with."""
-    raise objects.invalid(kind.qualified, name, causes)
+    raise errors.invalid(kind.qualified, name, causes)
