@@ -25,7 +25,7 @@ from dockyard.events.pulls import PullRecorder
 from dockyard.http.auth.authn import AuthenticationMiddleware, Authenticator
 from dockyard.http.auth.token import oauth_revoke, oauth_token, registry_token
 from dockyard.http.distribution.call import Services
-from dockyard.http.distribution.routes import DistributionRouter
+from dockyard.http.distribution.routes import DistributionDispatch, DistributionRouter
 from dockyard.http.errors import handle_registry_error, handle_status_error, handle_unexpected
 from dockyard.http.guard import RegistryGuardMiddleware
 from dockyard.http.metrics import METRICS_PATH, metrics_endpoint, record_build_info, storage_timing
@@ -178,6 +178,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(HttpsRelayMiddleware),
             Middleware(RegistryGuardMiddleware),
             Middleware(AuthenticationMiddleware),
+            Middleware(DistributionDispatch, router=router),
         ],
         exception_handlers={
             RegistryError: handle_registry_error,

@@ -43,6 +43,12 @@ MAX_MANIFEST_SIZE = 4 << 20
 CONTENT_CACHE_SIZE = 2048
 RESOLVED_CACHE_SIZE = 8192
 
+# The cache counters' series, looked up once rather than on every request.
+CONTENT_HITS = metrics.DIGEST_CACHE_REQUESTS.labels("Hit")
+CONTENT_MISSES = metrics.DIGEST_CACHE_REQUESTS.labels("Miss")
+SCOPED_HITS = metrics.DIGEST_CACHE_SCOPED_REQUESTS.labels("Hit")
+SCOPED_MISSES = metrics.DIGEST_CACHE_SCOPED_REQUESTS.labels("Miss")
+
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
@@ -110,7 +116,7 @@ class ImageService:
         snapshot = self._resolved.snapshot()
         key = (repository, str(reference))
         found = self._resolved.get(key)
-        metrics.DIGEST_CACHE_SCOPED_REQUESTS.labels("Miss" if found is None else "Hit").inc()
+        (SCOPED_MISSES if found is None else SCOPED_HITS).inc()
         if found is None:
             found = await self._resolve(repository, reference)
             self._resolved.put(snapshot, key, found)
@@ -139,7 +145,7 @@ class ImageService:
 
     async def _read(self, digest: str, repository: str) -> bytes:
         content = self._content.get(digest)
-        metrics.DIGEST_CACHE_REQUESTS.labels("Miss" if content is None else "Hit").inc()
+        (CONTENT_MISSES if content is None else CONTENT_HITS).inc()
         if content is not None:
             self._content.move_to_end(digest)
             return content

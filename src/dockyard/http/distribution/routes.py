@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.auth.access import ANONYMOUS, Principal
 from dockyard.errors import NameUnknownError, RegistryError, UnauthorizedError, UnsupportedError
@@ -123,3 +123,22 @@ class DistributionRouter:
                 headers={"Allow": ", ".join(sorted(handlers))},
             )
         return await handler(call)
+
+
+class DistributionDispatch:
+    """Middleware, innermost: hands ``/v2/...`` to the distribution router directly.
+
+    Starlette's exception middleware, router and mount add nothing there (the router renders
+    every error itself) but cost a few layers per request on the registry's hottest path.
+    Everything else, and ``/v2`` without a slash (which the mount redirects), goes on to the app.
+    """
+
+    def __init__(self, app: ASGIApp, router: DistributionRouter) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v2/"):
+            await self.router(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
