@@ -48,10 +48,6 @@ async def _create_user(call: Call, body: UserBody) -> User:
     )
 
 
-async def _delete_binding(call: Call) -> None:
-    await call.policy.delete_binding(call.namespace, call.name)
-
-
 async def _get_cluster_role(call: Call) -> Role:
     return call.policy.role("ClusterRole", call.name)
 
@@ -111,42 +107,36 @@ PROJECT_REQUESTS: Kind[Project, ProjectRequestBody] = Kind(
     collection=actions.request_project,
     custom_verbs=("create",),
 )
-ROLE_BINDINGS: Kind[RoleBinding, RoleBindingBody] = Kind(
-    "RoleBinding",
-    RBAC_GROUP,
-    "rolebindings",
-    namespaced=True,
-    render=objects.render_role_binding,
-    body=RoleBindingBody,
-    get_one=lambda call: call.policy.get_binding(call.namespace, call.name),
-    get_all=lambda call: call.policy.list_bindings(call.namespace),
-    create=lambda call, body: call.policy.create_binding(
-        objects.to_role_binding(body, call.namespace, body.metadata.name)
-    ),
-    update=lambda call, body: call.policy.replace_binding(
-        objects.to_role_binding(body, call.namespace, call.name)
-    ),
-    delete=_delete_binding,
-    name_rule=objects.path_segment_name,
-)
-CLUSTER_ROLE_BINDINGS: Kind[RoleBinding, RoleBindingBody] = Kind(
-    "ClusterRoleBinding",
-    RBAC_GROUP,
-    "clusterrolebindings",
-    namespaced=False,
-    render=objects.render_role_binding,
-    body=RoleBindingBody,
-    get_one=lambda call: call.policy.get_binding(None, call.name),
-    get_all=lambda call: call.policy.list_bindings(None),
-    create=lambda call, body: call.policy.create_binding(
-        objects.to_role_binding(body, None, body.metadata.name)
-    ),
-    update=lambda call, body: call.policy.replace_binding(
-        objects.to_role_binding(body, None, call.name)
-    ),
-    delete=_delete_binding,
-    name_rule=objects.path_segment_name,
-)
+
+
+def _bindings(kind: str, resource: str, namespaced: bool) -> Kind[RoleBinding, RoleBindingBody]:
+    """RoleBindings of a project, or ClusterRoleBindings (no namespace): one shape."""
+
+    def scope(call: Call) -> str | None:
+        return call.namespace if namespaced else None
+
+    return Kind(
+        kind,
+        RBAC_GROUP,
+        resource,
+        namespaced=namespaced,
+        render=objects.render_role_binding,
+        body=RoleBindingBody,
+        get_one=lambda call: call.policy.get_binding(scope(call), call.name),
+        get_all=lambda call: call.policy.list_bindings(scope(call)),
+        create=lambda call, body: call.policy.create_binding(
+            objects.to_role_binding(body, scope(call), body.metadata.name)
+        ),
+        update=lambda call, body: call.policy.replace_binding(
+            objects.to_role_binding(body, scope(call), call.name)
+        ),
+        delete=lambda call: call.policy.delete_binding(scope(call), call.name),
+        name_rule=objects.path_segment_name,
+    )
+
+
+ROLE_BINDINGS = _bindings("RoleBinding", "rolebindings", namespaced=True)
+CLUSTER_ROLE_BINDINGS = _bindings("ClusterRoleBinding", "clusterrolebindings", namespaced=False)
 CLUSTER_ROLES: Kind[Role, ObjectBody] = Kind(
     "ClusterRole",
     RBAC_GROUP,
