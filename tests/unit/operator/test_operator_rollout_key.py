@@ -24,3 +24,20 @@ def test_settings_with_secrets_give_a_key_that_follows_them(tmp_path: Path) -> N
     assert key != rollout_key(spec, None, azure_settings(tmp_path, "second-account-key"))
     proxied = spec.model_copy(update={"proxy": config.Proxy(http="http://proxy:3128")})
     assert key != rollout_key(proxied, None, settings)
+
+
+def test_a_changed_s3_trusted_ca_bundle_rolls_the_workers(tmp_path: Path) -> None:
+    """The bundle's file is named by its digest: another bundle is another key."""
+    settings = Settings.model_validate({"data_dir": str(tmp_path)})
+    s3 = config.S3(bucket="images", trusted_ca={"name": "s3-ca"})
+    spec = config.with_defaults(config.seed(settings), None).model_copy(
+        update={"storage": config.Storage(s3=s3)}
+    )
+    secret = {"REGISTRY_STORAGE_S3_ACCESSKEY": "QQ==", "REGISTRY_STORAGE_S3_SECRETKEY": "Qg=="}
+    first, second = tmp_path / "first.crt", tmp_path / "second.crt"
+    for path in (first, second):
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
+    key = rollout_key(spec, secret, settings, str(first))
+    assert str(first) in key
+    assert key == rollout_key(spec, secret, settings, str(first))
+    assert key != rollout_key(spec, secret, settings, str(second))
