@@ -25,7 +25,9 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
-        self._scheduled = False
+        # The loop whose turn will write the pending lines; another loop (the first one closed
+        # before its turn ended) schedules its own.
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -37,14 +39,14 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
         loop = _running_loop()
         if record.levelno >= logging.WARNING or loop is None:
             self.flush()
-        elif not self._scheduled:
-            self._scheduled = True
+        elif self._scheduled_on is not loop:
+            self._scheduled_on = loop
             loop.call_soon(self._flush_turn)
 
     def _flush_turn(self) -> None:
         self.acquire()
         try:
-            self._scheduled = False
+            self._scheduled_on = None
             self.flush()
         finally:
             self.release()

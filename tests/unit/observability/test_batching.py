@@ -92,3 +92,23 @@ def test_groups_stay_within_one_atomic_pipe_write_and_never_split_a_line() -> No
     assert all(len(write.encode()) <= select.PIPE_BUF for write in stream.writes)
     assert all(write.endswith("\n") for write in stream.writes)
     assert "".join(stream.writes) == "".join(f"INFO {line}\n" for line in lines)
+
+
+def test_a_loop_closed_before_its_turn_ended_leaves_no_line_behind() -> None:
+    stream = CountingStream()
+    logger = logger_with(stream, "dockyard.test.batch.closed")
+    first = asyncio.new_event_loop()
+
+    def stop_then_log() -> None:
+        first.stop()  # this turn is the last: the write scheduled for its end never runs
+        logger.info("from a loop that closes")
+
+    first.call_soon(stop_then_log)
+    first.run_forever()
+    first.close()
+
+    async def log() -> None:
+        logger.info("from the next loop")
+
+    asyncio.run(log())
+    assert stream.getvalue() == "INFO from a loop that closes\nINFO from the next loop\n"
