@@ -38,12 +38,15 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_engine(url: str, begin: str, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, begin: str, pool_size: int, writer: bool = False) -> AsyncEngine:
     # Each aiosqlite connection is a thread: keep enough open for the worker's concurrency
     # rather than opening and closing overflow connections under load.
     engine = create_async_engine(
         url,
-        connect_args={"timeout": 30, "async_creator_fn": lean_sqlite.connect},
+        connect_args={
+            "timeout": 30,
+            "async_creator_fn": lean_sqlite.connect_writer if writer else lean_sqlite.connect,
+        },
         pool_size=pool_size,
         max_overflow=pool_size,
     )
@@ -113,7 +116,7 @@ class Database:
         self._notified: NotifiedEpoch | None = None
         if is_sqlite(url):
             self._reader = _sqlite_engine(url, "BEGIN", pool_size=16)
-            self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE", pool_size=2)
+            self._writer = _sqlite_engine(url, "BEGIN IMMEDIATE", pool_size=2, writer=True)
             database = make_url(url).database
             if database and database != ":memory:":
                 self.epoch = FileEpoch(Path(f"{database}-epoch"))

@@ -1,4 +1,4 @@
-"""aiosqlite connections that cost one thread hand-off per statement instead of four or five.
+"""aiosqlite connections that cost one thread hand-off per statement, or none inside a write.
 
 SQLAlchemy's aiosqlite adapter opens a cursor, executes, fetches and closes, and aiosqlite sends
 each of those to the connection's thread and back. A hand-off is a queue put, a thread wake-up,
@@ -6,7 +6,14 @@ a GIL hand-over and a loop wake-up: on a busy machine it costs far more than the
 it carries. Here a statement executes and fetches all its rows in one hand-off and brings back
 what the cursor reports; ``BEGIN`` travels with the transaction's first statement; ``COMMIT``
 and ``ROLLBACK`` outside a transaction (the pool's reset of a connection that has committed)
-cost nothing. The connection thread, the transactions and the errors stay aiosqlite's.
+cost nothing.
+
+Writer connections (``connect_writer``) go further: once ``BEGIN IMMEDIATE`` has taken the
+write lock (on the thread, as it may wait), the transaction's statements run on the loop. They
+only read cached pages and change the connection's memory (SQLite writes the WAL at commit), so
+they take microseconds, while each hand-off would give the loop to other requests and keep every
+other writer of the machine waiting for the lock. ``COMMIT`` (which may checkpoint and sync)
+goes back to the thread.
 """
 
 from __future__ import annotations
@@ -30,6 +37,13 @@ def connect(database: str, **kwargs: Any) -> LeanConnection:
 
     lean = LeanConnection(connector, iter_chunk_size=64)
     lean._thread.daemon = True  # as SQLAlchemy makes its own aiosqlite threads
+    return lean
+
+
+def connect_writer(database: str, **kwargs: Any) -> LeanConnection:
+    """``connect`` for write transactions: their statements after ``BEGIN`` run on the loop."""
+    lean = connect(database, **{**kwargs, "check_same_thread": False})
+    lean.inline = True
     return lean
 
 
@@ -74,20 +88,29 @@ class LeanConnection(aiosqlite.Connection):
         super().__init__(*args, **kwargs)
         self._begin: str | None = None
         self._in_transaction = False
+        self.inline = False
 
     def cursor(self) -> LeanCursor:  # type: ignore[override]
         return LeanCursor(self)
 
     async def run(self, sql: str, parameters: Any, many: bool = False) -> _Outcome | None:
-        """Execute on the connection's thread; a bare ``BEGIN`` waits for the next statement."""
+        """Execute on the connection's thread (or, inside a writer's transaction, right here);
+        a bare ``BEGIN`` waits for the next statement."""
         if not many and not parameters and sql.lstrip()[:5].upper() == "BEGIN":
             self._begin = sql
             return None
         begin, self._begin = self._begin, None
+        here = self.inline and self._in_transaction and begin is None
         try:
-            outcome = await self._call(_run, self._conn, begin, sql, parameters, many)
+            if here:
+                outcome = _run(self._conn, None, sql, parameters, many)
+            else:
+                outcome = await self._call(_run, self._conn, begin, sql, parameters, many)
         except BaseException:
-            self._in_transaction = await self._call(_in_transaction, self._conn)
+            if here:
+                self._in_transaction = self._conn.in_transaction
+            else:
+                self._in_transaction = await self._call(_in_transaction, self._conn)
             raise
         self._in_transaction = outcome.in_transaction
         return outcome

@@ -1,5 +1,5 @@
-"""SQLite through the lean aiosqlite connection: results, transactions and errors behave as
-through aiosqlite, with one thread hand-off per statement."""
+"""SQLite through the lean aiosqlite connections: results, transactions and errors behave as
+through aiosqlite, with one thread hand-off per statement, and none inside a write."""
 
 from __future__ import annotations
 
@@ -93,8 +93,9 @@ def test_a_savepoint_failure_keeps_the_rest_of_the_transaction(tmp_path: Path) -
     asyncio.run(scenario())
 
 
-def test_one_hand_off_per_statement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """BEGIN goes with the first statement, and the pool's reset after a commit is free."""
+def test_hand_offs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read costs one per statement and one to end; a write one to begin (with its first
+    statement) and one to commit; the pool's reset after a commit is free."""
     hand_offs: list[str] = []
     original = LeanConnection._execute
 
@@ -113,11 +114,13 @@ def test_one_hand_off_per_statement(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             async with db.write() as conn:
                 await conn.execute(insert(items).values(name="a"))
                 await conn.execute(select(items.c.id))
-            assert hand_offs == ["_run", "_run", "_end"]
+                await conn.execute(update(items).values(name=items.c.name + "!"))
+            assert hand_offs == ["_run", "_end"]
             hand_offs.clear()
             async with db.read() as conn:
                 await conn.execute(select(items.c.id))
-            assert hand_offs == ["_run", "_end"]
+                await conn.execute(select(items.c.name))
+            assert hand_offs == ["_run", "_run", "_end"]
         finally:
             await db.close()
 
