@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.metadata.engine import insert_or_refresh
@@ -61,6 +61,19 @@ async def link(conn: AsyncConnection, repository_id: int, digest: str) -> None:
             repository_id=repository_id, digest=digest, created_at=time.time()
         )
     )
+
+
+async def link_named(conn: AsyncConnection, repository: str, digest: str) -> bool:
+    """``link`` by repository name in one statement; False when the repository does not exist
+    yet (``repositories.ensure`` it, then ``link``)."""
+    now = time.time()
+    rows = select(repositories.c.id, literal(digest), literal(now)).where(
+        repositories.c.name == repository
+    )
+    statement = insert_or_refresh(
+        conn, repository_blobs, ["repository_id", "digest"], "created_at"
+    ).from_select(["repository_id", "digest", "created_at"], rows)
+    return bool((await conn.execute(statement)).rowcount)
 
 
 async def refresh_links(conn: AsyncConnection, repository_id: int, digests: list[str]) -> None:

@@ -8,6 +8,7 @@ appended in between (or the process restarted) the hash is recomputed from stora
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -92,19 +93,45 @@ class UploadService:
                 f"content has digest {actual}, not {digest}",
                 detail={"expected": str(digest), "actual": str(actual)},
             )
-        storage = self.ctx.storage
-        data = paths.upload_data_path(state.name, state.upload_id)
+        target = blob_path(digest)
+        # Moved (and its directory synced) before the writer's turn, which then only records
+        # it: a crash in between leaves a verified blob that no row knows (the hard prune's to
+        # remove), never a row without its blob.
+        moved = not await self._exists(target)
+        if moved:
+            await self.ctx.storage.move(paths.upload_data_path(state.name, state.upload_id), target)
+        key = str(digest)
         async with self.ctx.db.write() as conn:
-            # The row first: it holds off garbage collection of this digest, so the bytes
-            # checked (or moved) into place here are still there when the blob is linked.
-            await blob_rows.record(conn, str(digest), size)
+            # The row first: it holds off garbage collection of this digest, so bytes found in
+            # place from here on stay there. The look runs while the link is written.
+            await blob_rows.record(conn, key, size)
+            present = asyncio.ensure_future(self._exists(target))
             try:
-                await storage.stat(blob_path(digest))
-            except PathNotFoundError:
-                await storage.move(data, blob_path(digest))
-            await blob_rows.link(conn, await repositories.ensure(conn, state.name), str(digest))
+                if not await blob_rows.link_named(conn, state.name, key):
+                    await blob_rows.link(conn, await repositories.ensure(conn, state.name), key)
+            finally:
+                found = await present
+            if not found:
+                await self._replace_collected(state, target, moved)
         await self._discard(state)
         return size
+
+    async def _exists(self, path: str) -> bool:
+        try:
+            await self.ctx.storage.stat(path)
+        except PathNotFoundError:
+            return False
+        return True
+
+    async def _replace_collected(self, state: UploadState, target: str, moved: bool) -> None:
+        """Garbage collection took the blob just before its row was refreshed: put the upload's
+        bytes back, unless they were what it took."""
+        if moved:
+            raise BlobUploadUnknownError(
+                "the blob was garbage-collected while this upload finished: push it again",
+                detail={"uuid": state.upload_id},
+            )
+        await self.ctx.storage.move(paths.upload_data_path(state.name, state.upload_id), target)
 
     async def _continued_size(self, state: UploadState, start: int | None) -> int:
         size = await self.size(state)
