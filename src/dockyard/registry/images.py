@@ -8,6 +8,7 @@ at nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -186,53 +187,79 @@ class ImageService:
         else:
             digest = digest_of(content)
         path = blob_path(digest)
-        try:
-            await self.ctx.storage.stat(path)
-        except PathNotFoundError:
+        if not await self._stored(path):
             await self.ctx.storage.put_content(path, content)
         key = str(digest)
+        tag = reference if isinstance(reference, str) else None
         async with self.ctx.db.write() as conn:
             repository_id = await repositories.ensure(conn, repository)
             await self._check_references(conn, repository_id, manifest)
             await blob_rows.record(conn, key, len(content))
+            # Collected since the write above? Looked at while the rows are written, so the
+            # writer's turn does not wait for storage.
+            stored = asyncio.ensure_future(self._stored(path))
             try:
-                await self.ctx.storage.stat(path)
-            except PathNotFoundError:  # collected since the write above
+                await self._record(
+                    conn, repository, repository_id, key, manifest, len(content), tag, origin
+                )
+            finally:
+                found = await stored
+            if not found:
                 await self.ctx.storage.put_content(path, content)
-            await blob_rows.link(conn, repository_id, key)
-            await image_rows.record(
-                conn,
-                digest=key,
-                media_type=manifest.media_type,
-                size=len(content),
-                config_digest=str(manifest.config.digest) if manifest.config else None,
-                artifact_type=manifest.artifact_type,
-                subject_digest=str(manifest.subject.digest) if manifest.subject else None,
-                annotations=dict(manifest.annotations),
-                references=manifest_references(manifest),
-            )
-            await image_rows.add_to_repository(conn, repository_id, key)
-            tag = reference if isinstance(reference, str) else None
-            if tag is not None:
-                await tag_rows.move(conn, repository_id, tag, key)
-            await streams.touch(conn, repository_id, repository)
-            await changes.append(
-                conn,
-                kind="Image",
-                namespace=repository,
-                name=key,
-                action="push",
-                payload={
-                    "repository": repository,
-                    "digest": key,
-                    "tag": tag,
-                    "mediaType": manifest.media_type,
-                    "size": len(content),
-                    **(origin or {}),
-                },
-            )
         self._remember(key, content)
         return PushResult(digest, manifest)
+
+    async def _stored(self, path: str) -> bool:
+        try:
+            await self.ctx.storage.stat(path)
+        except PathNotFoundError:
+            return False
+        return True
+
+    async def _record(
+        self,
+        conn: AsyncConnection,
+        repository: str,
+        repository_id: int,
+        key: str,
+        manifest: ParsedManifest,
+        size: int,
+        tag: str | None,
+        origin: Mapping[str, Any] | None,
+    ) -> None:
+        """The push's rows: the manifest's blob link, the image, its membership, the tag move
+        and the change log."""
+        await blob_rows.link(conn, repository_id, key)
+        await image_rows.record(
+            conn,
+            digest=key,
+            media_type=manifest.media_type,
+            size=size,
+            config_digest=str(manifest.config.digest) if manifest.config else None,
+            artifact_type=manifest.artifact_type,
+            subject_digest=str(manifest.subject.digest) if manifest.subject else None,
+            annotations=dict(manifest.annotations),
+            references=manifest_references(manifest),
+        )
+        await image_rows.add_to_repository(conn, repository_id, key)
+        if tag is not None:
+            await tag_rows.move(conn, repository_id, tag, key)
+        await streams.touch(conn, repository_id, repository)
+        await changes.append(
+            conn,
+            kind="Image",
+            namespace=repository,
+            name=key,
+            action="push",
+            payload={
+                "repository": repository,
+                "digest": key,
+                "tag": tag,
+                "mediaType": manifest.media_type,
+                "size": size,
+                **(origin or {}),
+            },
+        )
 
     async def _check_references(
         self, conn: AsyncConnection, repository_id: int, manifest: ParsedManifest

@@ -1,9 +1,10 @@
-"""Finishing an upload on a real database and the in-memory driver: the blob is moved into place
-before the writer's turn, and garbage collection of the same digest at that moment never leaves
-a row without its bytes."""
+"""Finishing an upload, and pushing a manifest, on a real database and the in-memory driver:
+the bytes are put in place before the writer's turn, and garbage collection of the same digest
+at that moment never leaves a row without its bytes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +14,8 @@ from dockyard.metadata.engine import Database, upgrade
 from dockyard.registry.blobs import BlobService, blob_path
 from dockyard.registry.context import RegistryContext
 from dockyard.registry.digest import Digest, digest_of
+from dockyard.registry.images import ImageService
+from dockyard.registry.mediatypes import OCI_MANIFEST
 from dockyard.registry.uploads import UploadService
 from dockyard.storage.base import DriverWrapper
 from dockyard.storage.driver import FileInfo, PathNotFoundError
@@ -111,3 +114,29 @@ async def test_a_blob_collected_after_the_move_fails_the_upload_and_records_noth
         await storage.stat(blob_path(digest_of(DATA)))
     assert await _push(ctx, DATA) == len(DATA)  # pushed again, it stays
     assert await _stored(ctx, digest_of(DATA)) == DATA
+
+
+async def test_a_manifest_collected_after_the_look_is_stored_again(db: Database) -> None:
+    config = b"{}"
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": str(digest_of(config)),
+                "size": len(config),
+            },
+            "layers": [],
+        }
+    ).encode()
+    storage = CollectedAt("stat", digest_of(manifest))
+    ctx = RegistryContext(db=db, storage=storage, secret=b"s" * 32)
+    await _push(ctx, config)
+    await storage.put_content(blob_path(digest_of(manifest)), manifest)  # pushed long ago
+    images = ImageService(ctx)
+    result = await images.put(REPO, "v1", manifest, OCI_MANIFEST)
+    assert result.digest == digest_of(manifest)
+    assert storage.collections == 1
+    assert await storage.get_content(blob_path(digest_of(manifest))) == manifest
+    assert (await ImageService(ctx).get(REPO, "v1")).content == manifest
