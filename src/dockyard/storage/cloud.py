@@ -127,9 +127,16 @@ class PartedWriter(FileWriter):
         self._check_open()
         self.buffer += data
         while len(self.buffer) >= self.part_size:
-            await self._send_part(bytes(self.buffer[: self.part_size]))
-            del self.buffer[: self.part_size]
+            await self._send_part(self._take(self.part_size))
         return len(data)
+
+    def _take(self, size: int) -> bytes:
+        """The first ``size`` bytes of the buffer, removed from it, copied once (a slice of
+        the bytearray would be a second copy of a whole part)."""
+        with memoryview(self.buffer) as view:
+            part = bytes(view[:size])
+        del self.buffer[:size]
+        return part
 
     async def close(self) -> None:
         if self._done is None:
