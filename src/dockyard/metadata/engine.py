@@ -84,17 +84,29 @@ class WriterTurns:
             if fd is None:
                 yield
                 return
-            taken = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
-            try:
-                await asyncio.shield(taken)
-            except asyncio.CancelledError:
-                # The thread still takes the lock: give it back once it has.
-                taken.add_done_callback(lambda done: _unlock_if_taken(done, fd))
-                raise
+            if not _try_lock(fd):  # taken by another process: wait for it on a thread
+                taken = asyncio.get_running_loop().run_in_executor(
+                    None, fcntl.flock, fd, fcntl.LOCK_EX
+                )
+                try:
+                    await asyncio.shield(taken)
+                except asyncio.CancelledError:
+                    # The thread still takes the lock: give it back once it has.
+                    taken.add_done_callback(lambda done: _unlock_if_taken(done, fd))
+                    raise
             try:
                 yield
             finally:
                 _unlock(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the lock if it is free, without waiting (and without a thread)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _unlock(fd: int) -> None:

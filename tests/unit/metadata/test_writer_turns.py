@@ -4,6 +4,7 @@ waits gives its turn back."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import subprocess
 import sys
 import time
@@ -97,3 +98,20 @@ def test_turns_within_one_process_are_one_at_a_time() -> None:
 
     asyncio.run(scenario())
     assert most == 1
+
+
+def test_a_free_turn_is_taken_without_a_thread(tmp_path: Path) -> None:
+    class NoThreads(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, *args: object, **kwargs: object) -> concurrent.futures.Future[object]:
+            raise AssertionError("a free turn needs no thread")
+
+    async def write() -> None:
+        asyncio.get_running_loop().set_default_executor(NoThreads())
+        turns = WriterTurns(tmp_path / "db-writer.lock")
+        for _ in range(3):
+            async with turns.turn():
+                pass
+
+    asyncio.run(write())
+    other = hold(tmp_path / "db-writer.lock", 0.0)  # and it was given back
+    other.wait(timeout=30)
