@@ -1,12 +1,15 @@
 """Files under a root directory: the default driver, and the one behind ``pvc`` storage.
 
 Every system call runs in a worker thread (``asyncio.to_thread``) so a slow disk never stalls the
-event loop; data moves in 1 MiB pieces so the thread hand-off costs little per byte.
+event loop; data moves in 1 MiB pieces so the thread hand-off costs little per byte. ``stat`` has
+threads of its own: it is what a push asks while it holds the database's writer turn, and it
+must not queue behind other requests' writes and syncs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import os
 import re
@@ -27,6 +30,7 @@ from dockyard.storage.driver import (
 )
 
 CHUNK_SIZE = 1 << 20
+STAT_THREADS = 2
 # put_content writes a hidden sibling first; ``list`` skips these so a reader never sees one.
 TEMP_PREFIX = ".dockyard-tmp-"
 _COMPONENT_RE = re.compile(r"[A-Za-z0-9._-]+")
@@ -39,6 +43,7 @@ class FilesystemDriver(StorageDriver):
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
+        self._lookups = concurrent.futures.ThreadPoolExecutor(STAT_THREADS, "filesystem-stat")
 
     def local_path(self, path: str) -> str:
         """Map a driver path under the root, refusing anything that could climb out of it.
@@ -69,7 +74,8 @@ class FilesystemDriver(StorageDriver):
         return _Writer(path, local, fd, size)
 
     async def stat(self, path: str) -> FileInfo:
-        return await asyncio.to_thread(_stat, path, self.local_path(path))
+        local = self.local_path(path)
+        return await asyncio.get_running_loop().run_in_executor(self._lookups, _stat, path, local)
 
     async def list(self, path: str) -> list[str]:
         return await asyncio.to_thread(_list, path, self.local_path(path))
