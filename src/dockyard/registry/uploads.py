@@ -29,7 +29,7 @@ from dockyard.registry.uploadstate import UploadState
 from dockyard.storage import paths
 from dockyard.storage.driver import FileWriter, PathNotFoundError
 
-WRITE_CHUNK = 1 << 20
+WRITE_CHUNK = 4 << 20
 HASHER_CACHE_SIZE = 4096
 
 
@@ -171,6 +171,8 @@ class UploadService:
         writer: FileWriter | None = None
         written = received = 0
         buffer = bytearray()
+        # One piece is hashed and written on threads while the next one is received.
+        flushing: asyncio.Future[int] | None = None
         try:
             async for chunk in body:
                 if not chunk:
@@ -183,11 +185,19 @@ class UploadService:
                 buffer += chunk
                 if len(buffer) >= WRITE_CHUNK:
                     writer = writer or await self.ctx.storage.writer(path, append=size > 0)
-                    written += await self._flush(writer, buffer, hasher)
+                    if flushing is not None:
+                        written += await flushing
+                    flushing = asyncio.ensure_future(self._flush(writer, buffer, hasher))
+                    buffer = bytearray()
+            if flushing is not None:
+                written += await flushing
+                flushing = None
             if buffer or writer is None:
                 writer = writer or await self.ctx.storage.writer(path, append=size > 0)
                 written += await self._flush(writer, buffer, hasher)
         except BaseException:
+            if flushing is not None:  # the writer is closed only once its threads are done
+                await asyncio.wait([flushing])
             if writer is not None:
                 await writer.close()
             raise
@@ -197,12 +207,14 @@ class UploadService:
         return written
 
     @staticmethod
-    async def _flush(writer: FileWriter, buffer: bytearray, hasher: Hasher | None) -> int:
-        data = bytes(buffer)
-        buffer.clear()
-        if hasher is not None:
-            hasher.update(data)
-        await writer.write(data)
+    async def _flush(writer: FileWriter, data: bytearray, hasher: Hasher | None) -> int:
+        """Hash and write a piece that nothing changes any more; both release the GIL, so
+        they run side by side."""
+        view = memoryview(data)
+        if hasher is None:
+            await writer.write(view)
+        else:
+            await asyncio.gather(asyncio.to_thread(hasher.update, view), writer.write(view))
         return len(data)
 
     async def _digest(self, state: UploadState, size: int, algorithm: str) -> Digest:

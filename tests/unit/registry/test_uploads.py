@@ -16,7 +16,7 @@ from dockyard.registry.context import RegistryContext
 from dockyard.registry.digest import Digest, digest_of
 from dockyard.registry.images import ImageService
 from dockyard.registry.mediatypes import OCI_MANIFEST
-from dockyard.registry.uploads import UploadService
+from dockyard.registry.uploads import WRITE_CHUNK, UploadService
 from dockyard.storage.base import DriverWrapper
 from dockyard.storage.driver import FileInfo, PathNotFoundError
 from dockyard.storage.factory import create_driver
@@ -140,3 +140,23 @@ async def test_a_manifest_collected_after_the_look_is_stored_again(db: Database)
     assert storage.collections == 1
     assert await storage.get_content(blob_path(digest_of(manifest))) == manifest
     assert (await ImageService(ctx).get(REPO, "v1")).content == manifest
+
+
+async def test_a_body_broken_off_keeps_what_arrived_and_the_upload_resumes(db: Database) -> None:
+    ctx = RegistryContext(db=db, storage=create_driver("inmemory", {}), secret=b"s" * 32)
+    uploads = UploadService(ctx)
+    piece = WRITE_CHUNK
+    data = bytes(range(256)) * (3 * piece // 256)
+
+    async def broken() -> AsyncIterator[bytes]:
+        for start in range(0, 2 * piece, 1 << 16):
+            yield data[start : start + (1 << 16)]
+        raise ConnectionResetError("client went away")
+
+    state = await uploads.start(REPO)
+    with pytest.raises(ConnectionResetError):
+        await uploads.append(state, broken())
+    assert await uploads.size(state) == 2 * piece
+    rest = data[2 * piece :]
+    await uploads.finish(state, digest_of(data), _body(rest), start=2 * piece, length=len(rest))
+    assert await _stored(ctx, digest_of(data)) == data
