@@ -153,6 +153,7 @@ class Reconciler:
         self.read_limiter = RequestLimiter(self.state.read)
         self.write_limiter = RequestLimiter(self.state.write)
         self._version: int | None = None
+        self._seen: bytes | None = None
         self._applied = False
         self._task: asyncio.Task[None] | None = None
 
@@ -176,16 +177,18 @@ class Reconciler:
                 logger.warning("cannot reconcile the registry Config", exc_info=True)
 
     async def sync(self) -> None:
-        """Apply the Config when it changed."""
+        """Apply the Config when it changed. While nothing at all was written (the metadata
+        epoch stands), not even the database is asked."""
+        epoch = self.store.db.epoch.current()
+        if epoch is not None and epoch == self._seen:
+            return
         version = await self.store.version(CONFIG, None, NAME)
-        if version is None or version == self._version:
-            return
-        found = await self.store.find(CONFIG, None, NAME)
-        if found is None:
-            return
-        self._version = int(found["metadata"]["resourceVersion"])
-        spec = config.parse(found)
-        self._apply(spec)
+        if version is not None and version != self._version:
+            found = await self.store.find(CONFIG, None, NAME)
+            if found is not None:
+                self._version = int(found["metadata"]["resourceVersion"])
+                self._apply(config.parse(found))
+        self._seen = epoch
 
     def _apply(self, spec: ConfigSpec) -> None:
         """Swap in the spec's state; Unmanaged leaves what runs as it is."""
