@@ -13,7 +13,7 @@ import contextlib
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from dockyard.errors import (
     BlobUploadInvalidError,
@@ -24,12 +24,15 @@ from dockyard.errors import (
 from dockyard.metadata import blobs as blob_rows, repositories
 from dockyard.registry.blobs import blob_path
 from dockyard.registry.context import RegistryContext
-from dockyard.registry.digest import Digest, Hasher
+from dockyard.registry.digest import Digest, Hasher, digest_of
 from dockyard.registry.uploadstate import UploadState
 from dockyard.storage import paths
 from dockyard.storage.driver import FileWriter, PathNotFoundError
 
 WRITE_CHUNK = 4 << 20
+# Uploads sent whole up to this size are hashed on the loop (a millisecond at most) and written
+# into place in one step.
+WHOLE_LIMIT = 1 << 20
 HASHER_CACHE_SIZE = 4096
 
 
@@ -83,24 +86,75 @@ class UploadService:
     ) -> int:
         """Append the last chunk, verify the digest, and make the blob visible atomically."""
         size = await self._continued_size(state, start)
+        if size == 0 and length is not None and length <= WHOLE_LIMIT:
+            return await self._finish_whole(state, digest, body, length)
         written = await self._write(state, size, body, length, durable=True)
         self._check_length(written, length)
         size += written
-        actual = await self._digest(state, size, digest.algorithm)
+        await self._verify(state, digest, await self._digest(state, size, digest.algorithm))
+        target = blob_path(digest)
+        data = paths.upload_data_path(state.name, state.upload_id)
+        # Moved (and its directory synced) before the writer's turn, which then only records
+        # it: a crash in between leaves a verified blob that no row knows (the hard prune's to
+        # remove), never a row without its blob.
+        moved = not await self._exists(target)
+        if moved:
+            await self.ctx.storage.move(data, target)
+
+        async def restore() -> None:
+            if moved:  # what garbage collection took were the upload's own bytes
+                raise BlobUploadUnknownError(
+                    "the blob was garbage-collected while this upload finished: push it again",
+                    detail={"uuid": state.upload_id},
+                )
+            await self.ctx.storage.move(data, target)
+
+        await self._record(state, digest, size, restore)
+        await self._discard(state)
+        return size
+
+    async def _finish_whole(
+        self, state: UploadState, digest: Digest, body: AsyncIterator[bytes], length: int
+    ) -> int:
+        """A small upload sent whole: checked in memory and written into place at once, with
+        no upload file to write, sync and move."""
+        content = bytearray()
+        async for chunk in body:
+            content += chunk
+            if len(content) > length:
+                raise BlobUploadInvalidError(f"chunk is longer than the {length} bytes announced")
+        self._check_length(len(content), length)
+        data = bytes(content)
+        await self._verify(state, digest, digest_of(data, digest.algorithm))
+        target = blob_path(digest)
+
+        async def restore() -> None:
+            await self.ctx.storage.put_content(target, data)
+
+        if not await self._exists(target):
+            await restore()
+        await self._record(state, digest, len(data), restore)
+        await self._discard(state)
+        return len(data)
+
+    async def _verify(self, state: UploadState, digest: Digest, actual: Digest) -> None:
         if actual != digest:
             await self.cancel(state)
             raise DigestInvalidError(
                 f"content has digest {actual}, not {digest}",
                 detail={"expected": str(digest), "actual": str(actual)},
             )
-        target = blob_path(digest)
-        # Moved (and its directory synced) before the writer's turn, which then only records
-        # it: a crash in between leaves a verified blob that no row knows (the hard prune's to
-        # remove), never a row without its blob.
-        moved = not await self._exists(target)
-        if moved:
-            await self.ctx.storage.move(paths.upload_data_path(state.name, state.upload_id), target)
-        key = str(digest)
+
+    async def _record(
+        self,
+        state: UploadState,
+        digest: Digest,
+        size: int,
+        restore: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Record and link the blob, whose bytes are in place; ``restore`` puts them back if
+        garbage collection took them just before the row was refreshed."""
+        target, key = blob_path(digest), str(digest)
         async with self.ctx.db.write() as conn:
             # The row first: it holds off garbage collection of this digest, so bytes found in
             # place from here on stay there. The look runs while the link is written.
@@ -112,9 +166,7 @@ class UploadService:
             finally:
                 found = await present
             if not found:
-                await self._replace_collected(state, target, moved)
-        await self._discard(state)
-        return size
+                await restore()
 
     async def _exists(self, path: str) -> bool:
         try:
@@ -122,16 +174,6 @@ class UploadService:
         except PathNotFoundError:
             return False
         return True
-
-    async def _replace_collected(self, state: UploadState, target: str, moved: bool) -> None:
-        """Garbage collection took the blob just before its row was refreshed: put the upload's
-        bytes back, unless they were what it took."""
-        if moved:
-            raise BlobUploadUnknownError(
-                "the blob was garbage-collected while this upload finished: push it again",
-                detail={"uuid": state.upload_id},
-            )
-        await self.ctx.storage.move(paths.upload_data_path(state.name, state.upload_id), target)
 
     async def _continued_size(self, state: UploadState, start: int | None) -> int:
         size = await self.size(state)

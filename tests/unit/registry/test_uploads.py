@@ -9,7 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from dockyard.errors import BlobUnknownError, BlobUploadUnknownError
+from dockyard.errors import (
+    BlobUnknownError,
+    BlobUploadInvalidError,
+    BlobUploadUnknownError,
+    DigestInvalidError,
+)
 from dockyard.metadata.engine import Database, upgrade
 from dockyard.registry.blobs import BlobService, blob_path
 from dockyard.registry.context import RegistryContext
@@ -67,9 +72,12 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         await database.close()
 
 
-async def _push(ctx: RegistryContext, data: bytes) -> int:
+async def _push(ctx: RegistryContext, data: bytes, whole: bool = False) -> int:
+    """Streamed (no length known), or ``whole`` (the length announced: the small path)."""
     uploads = UploadService(ctx)
-    return await uploads.finish(await uploads.start(REPO), digest_of(data), _body(data))
+    state = await uploads.start(REPO)
+    length = len(data) if whole else None
+    return await uploads.finish(state, digest_of(data), _body(data), length=length)
 
 
 async def _stored(ctx: RegistryContext, digest: Digest) -> bytes:
@@ -91,11 +99,14 @@ async def test_a_finished_upload_is_in_place_linked_and_its_session_gone(db: Dat
     assert await BlobService(ctx).stat("team/other", digest_of(DATA)) == len(DATA)
 
 
-async def test_a_blob_collected_after_the_look_gets_the_uploads_bytes(db: Database) -> None:
+@pytest.mark.parametrize("whole", [False, True])
+async def test_a_blob_collected_after_the_look_gets_the_uploads_bytes(
+    db: Database, whole: bool
+) -> None:
     storage = CollectedAt("stat", digest_of(DATA))
     ctx = RegistryContext(db=db, storage=storage, secret=b"s" * 32)
     await storage.put_content(blob_path(digest_of(DATA)), DATA)  # pushed long ago
-    assert await _push(ctx, DATA) == len(DATA)
+    assert await _push(ctx, DATA, whole) == len(DATA)
     assert storage.collections == 1
     assert await _stored(ctx, digest_of(DATA)) == DATA
 
@@ -160,3 +171,24 @@ async def test_a_body_broken_off_keeps_what_arrived_and_the_upload_resumes(db: D
     rest = data[2 * piece :]
     await uploads.finish(state, digest_of(data), _body(rest), start=2 * piece, length=len(rest))
     assert await _stored(ctx, digest_of(data)) == data
+
+
+async def test_a_small_upload_sent_whole_is_checked_like_any_other(db: Database) -> None:
+    ctx = RegistryContext(db=db, storage=create_driver("inmemory", {}), secret=b"s" * 32)
+    uploads = UploadService(ctx)
+    for announced in (len(DATA) - 1, len(DATA) + 1):
+        state = await uploads.start(REPO)
+        with pytest.raises(BlobUploadInvalidError):
+            await uploads.finish(state, digest_of(DATA), _body(DATA), length=announced)
+    state = await uploads.start(REPO)
+    with pytest.raises(DigestInvalidError):
+        await uploads.finish(state, digest_of(b"other"), _body(DATA), length=len(DATA))
+    with pytest.raises(BlobUploadUnknownError):
+        await uploads.size(state)
+    with pytest.raises(BlobUnknownError):
+        await BlobService(ctx).stat(REPO, digest_of(DATA))
+    state = await uploads.start(REPO)
+    assert await uploads.finish(state, digest_of(DATA), _body(DATA), length=len(DATA)) == 11
+    assert await _stored(ctx, digest_of(DATA)) == DATA
+    with pytest.raises(BlobUploadUnknownError):  # the session is over
+        await uploads.size(state)
