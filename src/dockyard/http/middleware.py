@@ -16,9 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.auth.access import Principal
 from dockyard.http.metrics import request_finished, request_started
-from dockyard.observability.logging import current_request_id
+from dockyard.observability.logging import ACCESS_LOGGER, current_request_id
 
-access_logger = logging.getLogger("dockyard.access")
+access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
 def new_request_id() -> str:

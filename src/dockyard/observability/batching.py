@@ -1,10 +1,12 @@
-"""A stream handler that writes the lines of one event-loop turn together.
+"""A stream handler that writes the access lines of one event-loop turn together.
 
 Under load a worker answers dozens of requests in one turn of its event loop, and each logs an
 access line. Written one by one, every line is a system call in the worker and another pass of
-the log tee in the supervisor; gathered until the end of the turn, they take one write. A line
-logged outside the event loop's thread, or at warning and above (what a crash may follow),
-is written at once, after the lines gathered before it, so the order stays as logged.
+the log tee in the supervisor; gathered until the end of the turn, they take one write. Every
+other line (and an access line logged outside the event loop's thread) is written at once,
+after the lines gathered before it, so the order stays as logged and a worker that stops (its
+last turn never ends: uvicorn re-raises SIGTERM from within it) loses nothing: its last words
+("Finished server process") carry the gathered lines out with them.
 
 Every worker writes to the same pipe (the supervisor's log tee). A write of at most
 ``PIPE_BUF`` bytes lands in one piece, so lines are written in groups up to that size, never a
@@ -17,6 +19,8 @@ import asyncio
 import logging
 import select
 from typing import TextIO
+
+from dockyard.observability.logging import ACCESS_LOGGER
 
 GROUP_BYTES = select.PIPE_BUF
 
@@ -37,7 +41,7 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
             return
         self._pending.append(line)
         loop = _running_loop()
-        if record.levelno >= logging.WARNING or loop is None:
+        if record.name != ACCESS_LOGGER or record.levelno >= logging.WARNING or loop is None:
             self.flush()
         elif self._scheduled_on is not loop:
             self._scheduled_on = loop
