@@ -57,6 +57,8 @@ def _sqlite_engine(url: str, begin: str, pool_size: int, writer: bool = False) -
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        if writer and cursor.fetchone()[0].lower() != "wal":
+            dbapi_connection.driver_connection.inline = False  # see metadata.sqlite
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -79,25 +81,32 @@ class WriterTurns:
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
-        async with self._local:
-            fd = self._fd
-            if fd is None:
-                yield
-                return
-            if not _try_lock(fd):  # taken by another process: wait for it on a thread
-                taken = asyncio.get_running_loop().run_in_executor(
-                    None, fcntl.flock, fd, fcntl.LOCK_EX
-                )
-                try:
-                    await asyncio.shield(taken)
-                except asyncio.CancelledError:
-                    # The thread still takes the lock: give it back once it has.
-                    taken.add_done_callback(lambda done: _unlock_if_taken(done, fd))
-                    raise
+        await self._local.acquire()
+        fd = self._fd
+        if fd is not None and not _try_lock(fd):  # another process's: wait for it on a thread
+            taken = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
             try:
-                yield
-            finally:
+                await asyncio.shield(taken)
+            except asyncio.CancelledError:
+                # The thread still takes the lock: the turn ends once it has, so the next
+                # writer of this process (on the same open file, where flock always succeeds)
+                # cannot begin before this stale turn is given back.
+                taken.add_done_callback(lambda done: self._give_back(done, fd))
+                raise
+            except BaseException:
+                self._local.release()
+                raise
+        try:
+            yield
+        finally:
+            if fd is not None:
                 _unlock(fd)
+            self._local.release()
+
+    def _give_back(self, taken: asyncio.Future[None], fd: int) -> None:
+        if not taken.cancelled() and taken.exception() is None:
+            _unlock(fd)
+        self._local.release()
 
 
 def _try_lock(fd: int) -> bool:
@@ -111,11 +120,6 @@ def _try_lock(fd: int) -> bool:
 
 def _unlock(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def _unlock_if_taken(taken: asyncio.Future[None], fd: int) -> None:
-    if not taken.cancelled() and taken.exception() is None:
-        _unlock(fd)
 
 
 class Database:

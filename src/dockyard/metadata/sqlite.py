@@ -13,12 +13,16 @@ write lock (on the thread, as it may wait), the transaction's statements run on 
 only read cached pages and change the connection's memory (SQLite writes the WAL at commit), so
 they take microseconds, while each hand-off would give the loop to other requests and keep every
 other writer of the machine waiting for the lock. ``COMMIT`` (which may checkpoint and sync)
-goes back to the thread.
+goes back to the thread. A transaction of many statements (a prune) or slow ones (pages read
+from disk) hands a statement to the thread, giving the loop a turn, each time those run in
+place have taken ``INLINE_BUDGET``; and only a database in WAL mode runs any in place, since
+without WAL a statement may have to wait for readers.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,6 +30,9 @@ from typing import Any, TypeVar
 import aiosqlite
 
 T = TypeVar("T")
+
+INLINE_BUDGET = 0.002
+"""Seconds of statements run in place before the loop gets a turn."""
 
 
 def connect(database: str, **kwargs: Any) -> LeanConnection:
@@ -88,6 +95,7 @@ class LeanConnection(aiosqlite.Connection):
         super().__init__(*args, **kwargs)
         self._begin: str | None = None
         self._in_transaction = False
+        self._spent = 0.0
         self.inline = False
 
     def cursor(self) -> LeanCursor:  # type: ignore[override]
@@ -100,11 +108,18 @@ class LeanConnection(aiosqlite.Connection):
             self._begin = sql
             return None
         begin, self._begin = self._begin, None
-        here = self.inline and self._in_transaction and begin is None
+        here = (
+            self.inline and self._in_transaction and begin is None and self._spent < INLINE_BUDGET
+        )
         try:
             if here:
-                outcome = _run(self._conn, None, sql, parameters, many)
+                started = time.perf_counter()
+                try:
+                    outcome = _run(self._conn, None, sql, parameters, many)
+                finally:
+                    self._spent += time.perf_counter() - started
             else:
+                self._spent = 0.0
                 outcome = await self._call(_run, self._conn, begin, sql, parameters, many)
         except BaseException:
             if here:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
 
+from dockyard.metadata import sqlite as lean_sqlite
 from dockyard.metadata.engine import AlreadyExistsError, Database, insert_new
 from dockyard.metadata.sqlite import LeanConnection
 
@@ -124,5 +125,66 @@ def test_hand_offs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         finally:
             await db.close()
 
+    monkeypatch.setattr(LeanConnection, "_execute", counted)
+    asyncio.run(scenario())
+
+
+def test_a_long_write_gives_the_loop_turns(tmp_path: Path) -> None:
+    """Statements run in place only until they have taken INLINE_BUDGET; then one goes to the
+    thread and other tasks run: a prune of thousands of rows never stalls the worker."""
+
+    async def scenario() -> int:
+        db = await _database(tmp_path)
+        turns = 0
+
+        async def ticker() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        try:
+            async with db.write() as conn:  # warm: the connection is open from here on
+                await conn.execute(insert(items).values(name="warm"))
+            ticking = asyncio.create_task(ticker())
+            await asyncio.sleep(0)
+            async with db.write() as conn:
+                before = turns
+                for index in range(5000):
+                    await conn.execute(insert(items).values(name=f"item-{index}"))
+                during = turns - before
+            ticking.cancel()
+            return during
+        finally:
+            await db.close()
+
+    assert asyncio.run(scenario()) > 2
+
+
+def test_without_a_budget_every_statement_goes_to_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hand_offs: list[str] = []
+    original = LeanConnection._execute
+
+    async def counted(self: LeanConnection, function: Any, *args: Any, **kwargs: Any) -> Any:
+        hand_offs.append(getattr(function, "__name__", "?"))
+        return await original(self, function, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def scenario() -> None:
+        db = await _database(tmp_path)
+        try:
+            async with db.write() as conn:
+                await conn.execute(insert(items).values(name="warm"))
+            hand_offs.clear()
+            async with db.write() as conn:
+                await conn.execute(insert(items).values(name="a"))
+                await conn.execute(insert(items).values(name="b"))
+                await conn.execute(insert(items).values(name="c"))
+            assert hand_offs == ["_run", "_run", "_run", "_end"]
+        finally:
+            await db.close()
+
+    monkeypatch.setattr(lean_sqlite, "INLINE_BUDGET", 0.0)
     monkeypatch.setattr(LeanConnection, "_execute", counted)
     asyncio.run(scenario())

@@ -115,3 +115,50 @@ def test_a_free_turn_is_taken_without_a_thread(tmp_path: Path) -> None:
     asyncio.run(write())
     other = hold(tmp_path / "db-writer.lock", 0.0)  # and it was given back
     other.wait(timeout=30)
+
+
+def test_a_cancelled_waiters_stale_turn_ends_before_the_next_one_begins(tmp_path: Path) -> None:
+    """The thread of a cancelled waiter takes the lock later and gives it back at once; the next
+    writer of the process must not begin before, or that give-back would end its turn too."""
+    lock_file = tmp_path / "db-writer.lock"
+    other = hold(lock_file, 0.5)
+    held_at = time.monotonic()
+
+    async def scenario() -> None:
+        turns = WriterTurns(lock_file)
+
+        async def write() -> None:
+            async with turns.turn():
+                await asyncio.sleep(60)
+
+        waiting = asyncio.create_task(write())
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        async with asyncio.timeout(10), turns.turn():
+            assert time.monotonic() - held_at >= 0.45, "began while another process held it"
+            await asyncio.sleep(0.2)  # long after the stale turn was given back
+            # Still ours: another process cannot take it now.
+            probe = subprocess.run(
+                [sys.executable, "-c", PROBE, str(lock_file)],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+            assert probe.stdout == "busy\n"
+
+    asyncio.run(scenario())
+    other.wait(10)
+
+
+PROBE = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    print("busy")
+else:
+    print("free")
+"""
