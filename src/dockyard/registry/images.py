@@ -195,8 +195,8 @@ class ImageService:
             repository_id = await repositories.ensure(conn, repository)
             await self._check_references(conn, repository_id, manifest)
             await blob_rows.record(conn, key, len(content))
-            # Collected since the write above? Looked at while the rows are written, so the
-            # writer's turn does not wait for storage.
+            # Collected since the write above? Looked at while the rows are written (on
+            # PostgreSQL; SQLite writes them in place, so the look follows them).
             stored = asyncio.ensure_future(self._stored(path))
             try:
                 await self._record(

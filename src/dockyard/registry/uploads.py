@@ -157,7 +157,8 @@ class UploadService:
         target, key = blob_path(digest), str(digest)
         async with self.ctx.db.write() as conn:
             # The row first: it holds off garbage collection of this digest, so bytes found in
-            # place from here on stay there. The look runs while the link is written.
+            # place from here on stay there. The look runs while the link is written (on
+            # PostgreSQL; SQLite runs the link in place, so the look follows it).
             await blob_rows.record(conn, key, size)
             present = asyncio.ensure_future(self._exists(target))
             try:
@@ -240,6 +241,8 @@ class UploadService:
         except BaseException:
             if flushing is not None:  # the writer is closed only once its threads are done
                 await asyncio.wait([flushing])
+                if not flushing.cancelled():
+                    flushing.exception()  # seen: the error to report is the one raised here
             if writer is not None:
                 await writer.close()
             raise
