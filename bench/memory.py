@@ -2,11 +2,12 @@
 
 Starts ``dockyard serve`` with its defaults (a worker per CPU, SQLite, authentication on) on
 filesystem storage, or with ``--storage s3`` on a bucket of moto's S3 server (started here,
-redirects off so that the worker itself streams every byte), and moves one layer of ``--size``
+redirects off so that the worker itself streams every byte), and moves layers of ``--size``
 MiB (2 GiB by default) through it four ways: a streamed ``PATCH`` (what skopeo and podman
-send), ``PATCH`` chunks of ``--chunk`` MiB with ``Content-Range``, one monolithic ``PUT``, and
-a ``GET`` of the blob, each checked against the layer's digest. The client never holds the layer:
-it is a random block repeated, generated as it is sent.
+send), ``PATCH`` chunks of ``--chunk`` MiB with ``Content-Range``, one monolithic ``PUT`` (each
+push a layer of its own, so each stores a new blob and moves it into place), and a ``GET`` of
+the last one, checked against its digest. The client never holds a layer: it is a random block
+repeated, generated as it is sent.
 
 A thread reads ``VmRSS`` and ``VmHWM`` of every worker from ``/proc`` every 0.2 s throughout.
 Each phase reports its time and throughput and, over the workers, the resident set before it
@@ -227,11 +228,6 @@ def pull(client: httpx.Client, layer: Layer, _: int) -> None:
         raise BenchError("the pulled layer does not match its digest")
 
 
-def delete(client: httpx.Client, layer: Layer) -> None:
-    """Unlink the blob between pushes, so each push stores it again."""
-    client.delete(f"/v2/{REPOSITORY}/blobs/{layer.digest}")
-
-
 Phase = Callable[[httpx.Client, Layer, int], None]
 PHASES: list[tuple[str, Phase]] = [
     ("push, one streamed PATCH", push_streamed),
@@ -253,8 +249,10 @@ def growth(before: dict[str, Any], during: list[dict[str, Any]]) -> int:
 
 
 def run_phases(
-    server: Dockyard, layer: Layer, chunk: int
+    server: Dockyard, layers: list[Layer], chunk: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each push moves a layer of its own, so each stores a new blob and moves it into place;
+    the pull fetches the last one pushed."""
     auth = ("any", server.api_token())
     results = []
     with (
@@ -263,8 +261,7 @@ def run_phases(
     ):
         time.sleep(1.0)
         for index, (name, phase) in enumerate(PHASES):
-            if index and name.startswith("push"):
-                delete(client, layer)
+            layer = layers[min(index, len(layers) - 1)]
             time.sleep(1.0)  # let the previous phase's buffers go
             before = sampler.sample()
             mark = sampler.mark()
@@ -300,7 +297,7 @@ def storage_settings(kind: str, moto: Moto | None) -> dict[str, str]:
     }
 
 
-def measure(kind: str, layer: Layer, chunk: int, work: Path) -> dict[str, Any]:
+def measure(kind: str, layers: list[Layer], chunk: int, work: Path) -> dict[str, Any]:
     """One registry on ``kind`` storage through every phase; stopped whatever happens."""
     moto = Moto(work / "moto") if kind == "s3" else None
     servers: list[Server] = []
@@ -311,7 +308,7 @@ def measure(kind: str, layer: Layer, chunk: int, work: Path) -> dict[str, Any]:
         ours = MemoryDockyard(work / "dockyard", storage_settings(kind, moto))
         servers.insert(0, ours)
         ours.start()
-        phases, samples = run_phases(ours, layer, chunk)
+        phases, samples = run_phases(ours, layers, chunk)
     finally:
         stop_all([s for s in servers if s.proc is not None and s.proc.poll() is None])
     workers = len(samples[-1]["workers"]) if samples else 0
@@ -331,15 +328,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
     args = parser.parse_args(argv)
-    log(f"generating a {args.size} MiB layer and its digest")
-    layer = Layer(args.size * MiB)
+    log(f"generating {args.size} MiB layers and their digests")
+    pushes = sum(name.startswith("push") for name, _ in PHASES)
+    layers = [Layer(args.size * MiB) for _ in range(pushes)]
     work = Path(tempfile.mkdtemp(prefix="dockyard-memory-bench-"))
     started = utc_now()
     runs = []
     try:
         with stop_on_sigterm():
             for kind in args.storage or ["filesystem"]:
-                runs.append(measure(kind, layer, args.chunk * MiB, work / kind))
+                runs.append(measure(kind, layers, args.chunk * MiB, work / kind))
     except (BenchError, httpx.HTTPError, subprocess.SubprocessError) as exc:
         log(f"failed: {exc}")
         return 1
