@@ -49,7 +49,9 @@ from emulators import Emulator, chooses_driver, s3_registry_env, start_moto, sto
 HTTP_SECRET = "dockyard-tests-http-secret-0123456789abcdef"
 """The ``REGISTRY_HTTP_SECRET`` of every test server (it signs upload ``Location`` URLs)."""
 
-START_TIMEOUT = 20.0
+START_TIMEOUT = 60.0
+"""A start takes a few seconds; on a machine loaded by three pytest workers and their servers,
+spawning two workers has been seen to take over 20."""
 STOP_TIMEOUT = 20.0
 LOG_TAIL_CHARS = 12_000
 
