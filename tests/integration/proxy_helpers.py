@@ -1,6 +1,6 @@
-"""A real little HTTP forward proxy for tests of outbound connections (imports, pull-through,
-the cluster Config's ``spec.proxy``): it forwards plain-HTTP requests with absolute URIs and
-remembers the paths it carried."""
+"""For tests of outbound connections (imports, pull-through, webhooks): a real little HTTP
+forward proxy for the cluster Config's ``spec.proxy``, which forwards plain-HTTP requests with
+absolute URIs and remembers the paths it carried; and the cluster image config's trusted CAs."""
 
 from __future__ import annotations
 
@@ -42,3 +42,28 @@ class _ForwardHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+def trust_cluster_wide(api: httpx.Client, name: str, host: str, pem: str) -> None:
+    """Trust ``pem`` for ``host`` through the cluster image config's ``additionalTrustedCA``,
+    a config map ``name`` in ``openshift-config``."""
+    bundle = api.post(
+        "/api/v1/namespaces/openshift-config/configmaps",
+        json={
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name},
+            "data": {host.replace(":", ".."): pem},
+        },
+    )
+    assert bundle.status_code == 201, bundle.text
+    configured = api.post(
+        "/apis/config.openshift.io/v1/images",
+        json={
+            "apiVersion": "config.openshift.io/v1",
+            "kind": "Image",
+            "metadata": {"name": "cluster"},
+            "spec": {"additionalTrustedCA": {"name": name}},
+        },
+    )
+    assert configured.status_code == 201, configured.text

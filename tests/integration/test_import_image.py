@@ -20,6 +20,7 @@ import httpx
 import pytest
 from distribution_helpers import get_manifest
 from images import Layout, make_layout
+from proxy_helpers import trust_cluster_wide
 
 if TYPE_CHECKING:
     from conftest import RegistryFactory, RegistryProcess, Upstream
@@ -417,34 +418,7 @@ def test_a_tls_upstream_is_trusted_through_additional_trusted_ca(
             in untrusted.json()["status"]["images"][0]["status"]["message"]
         )
 
-        if api.get("/api/v1/namespaces/openshift-config").status_code == 404:
-            api.post(
-                "/apis/project.openshift.io/v1/projectrequests",
-                json={
-                    "apiVersion": "project.openshift.io/v1",
-                    "metadata": {"name": "openshift-config"},
-                },
-            )
-        bundle = api.post(
-            "/api/v1/namespaces/openshift-config/configmaps",
-            json={
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": "registry-cas"},
-                "data": {upstream.host.replace(":", ".."): ca.read_text()},
-            },
-        )
-        assert bundle.status_code == 201, bundle.text
-        configured = api.post(
-            "/apis/config.openshift.io/v1/images",
-            json={
-                "apiVersion": "config.openshift.io/v1",
-                "kind": "Image",
-                "metadata": {"name": "cluster"},
-                "spec": {"additionalTrustedCA": {"name": "registry-cas"}},
-            },
-        )
-        assert configured.status_code == 201, configured.text
+        trust_cluster_wide(api, "registry-cas", upstream.host, ca.read_text())
 
         trusted = image_import(api, project, "app", {"import": True, "images": [one_image(source)]})
         assert trusted.json()["status"]["images"][0]["status"]["status"] == "Success", trusted.text

@@ -46,6 +46,7 @@ from images import (
     digest_of,
     make_layout,
 )
+from proxy_helpers import trust_cluster_wide
 
 from dockyard.operator.certificates import serving_certificate
 
@@ -458,30 +459,6 @@ def serving_context(directory: Path) -> tuple[ssl.SSLContext, str]:
     return context, serving.ca.decode()
 
 
-def trust_cluster_wide(api: httpx.Client, host: str, pem: str) -> None:
-    """Name a config map trusting ``pem`` for ``host`` in the cluster image config."""
-    bundle = api.post(
-        "/api/v1/namespaces/openshift-config/configmaps",
-        json={
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "webhook-cas"},
-            "data": {host.replace(":", ".."): pem},
-        },
-    )
-    assert bundle.status_code == 201, bundle.text
-    configured = api.post(
-        "/apis/config.openshift.io/v1/images",
-        json={
-            "apiVersion": "config.openshift.io/v1",
-            "kind": "Image",
-            "metadata": {"name": "cluster"},
-            "spec": {"additionalTrustedCA": {"name": "webhook-cas"}},
-        },
-    )
-    assert configured.status_code == 201, configured.text
-
-
 def test_https_endpoint_is_trusted_through_additional_trusted_ca(
     registry_factory: RegistryFactory, repository: str, tmp_path: Path
 ) -> None:
@@ -499,7 +476,7 @@ def test_https_endpoint_is_trusted_through_additional_trusted_ca(
             assert "CERTIFICATE_VERIFY_FAILED" in registry.log_text()
             assert receiver.attempts() == 0, "no envelope gets through an untrusted handshake"
 
-            trust_cluster_wide(client, f"localhost:{receiver.port}", ca)
+            trust_cluster_wide(client, "webhook-cas", f"localhost:{receiver.port}", ca)
             receiver.wait_for_digests(digests)
 
     assert push_digests(receiver) == digests, "the events held back, once each, in order"
