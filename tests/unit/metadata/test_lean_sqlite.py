@@ -23,6 +23,20 @@ items = Table(
 )
 
 
+@pytest.fixture
+def hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The functions sent to connection threads, in order."""
+    sent: list[str] = []
+    original = LeanConnection._execute
+
+    async def counted(self: LeanConnection, function: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(getattr(function, "__name__", "?"))
+        return await original(self, function, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(LeanConnection, "_execute", counted)
+    return sent
+
+
 async def _database(tmp_path: Path) -> Database:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'lean.db'}")
     async with db.write() as conn:
@@ -94,15 +108,9 @@ def test_a_savepoint_failure_keeps_the_rest_of_the_transaction(tmp_path: Path) -
     asyncio.run(scenario())
 
 
-def test_hand_offs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hand_offs(tmp_path: Path, hand_offs: list[str]) -> None:
     """A read costs one per statement and one to end; a write one to begin (with its first
     statement) and one to commit; the pool's reset after a commit is free."""
-    hand_offs: list[str] = []
-    original = LeanConnection._execute
-
-    async def counted(self: LeanConnection, function: Any, *args: Any, **kwargs: Any) -> Any:
-        hand_offs.append(getattr(function, "__name__", "?"))
-        return await original(self, function, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     async def scenario() -> None:
         db = await _database(tmp_path)
@@ -125,7 +133,6 @@ def test_hand_offs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         finally:
             await db.close()
 
-    monkeypatch.setattr(LeanConnection, "_execute", counted)
     asyncio.run(scenario())
 
 
@@ -162,15 +169,8 @@ def test_a_long_write_gives_the_loop_turns(tmp_path: Path) -> None:
 
 
 def test_without_a_budget_every_statement_goes_to_the_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, hand_offs: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hand_offs: list[str] = []
-    original = LeanConnection._execute
-
-    async def counted(self: LeanConnection, function: Any, *args: Any, **kwargs: Any) -> Any:
-        hand_offs.append(getattr(function, "__name__", "?"))
-        return await original(self, function, *args, **kwargs)  # type: ignore[no-untyped-call]
-
     async def scenario() -> None:
         db = await _database(tmp_path)
         try:
@@ -186,5 +186,4 @@ def test_without_a_budget_every_statement_goes_to_the_thread(
             await db.close()
 
     monkeypatch.setattr(lean_sqlite, "INLINE_BUDGET", 0.0)
-    monkeypatch.setattr(LeanConnection, "_execute", counted)
     asyncio.run(scenario())

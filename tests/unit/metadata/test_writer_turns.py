@@ -32,6 +32,19 @@ def hold(lock_file: Path, seconds: float) -> subprocess.Popen[str]:
     return other
 
 
+async def cancel_a_waiter(turns: WriterTurns) -> None:
+    """A writer that waits for its turn (another process holds it) and is cancelled."""
+
+    async def write() -> None:
+        async with turns.turn():
+            await asyncio.sleep(60)
+
+    waiting = asyncio.create_task(write())
+    await asyncio.sleep(0.1)
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+
+
 def test_a_writer_waits_for_another_process(tmp_path: Path) -> None:
     lock_file = tmp_path / "db-writer.lock"
     other = hold(lock_file, 0.6)
@@ -53,15 +66,7 @@ def test_a_cancelled_waiter_gives_its_turn_back(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         turns = WriterTurns(lock_file)
-
-        async def write() -> None:
-            async with turns.turn():
-                await asyncio.sleep(60)
-
-        waiting = asyncio.create_task(write())
-        await asyncio.sleep(0.1)
-        waiting.cancel()
-        await asyncio.gather(waiting, return_exceptions=True)
+        await cancel_a_waiter(turns)
         await asyncio.to_thread(other.wait, 30)
         await asyncio.sleep(0.2)  # the thread takes the lock once the other process is done
         async with asyncio.timeout(5):
@@ -126,15 +131,7 @@ def test_a_cancelled_waiters_stale_turn_ends_before_the_next_one_begins(tmp_path
 
     async def scenario() -> None:
         turns = WriterTurns(lock_file)
-
-        async def write() -> None:
-            async with turns.turn():
-                await asyncio.sleep(60)
-
-        waiting = asyncio.create_task(write())
-        await asyncio.sleep(0.1)
-        waiting.cancel()
-        await asyncio.gather(waiting, return_exceptions=True)
+        await cancel_a_waiter(turns)
         async with asyncio.timeout(10), turns.turn():
             assert time.monotonic() - held_at >= 0.45, "began while another process held it"
             await asyncio.sleep(0.2)  # long after the stale turn was given back
