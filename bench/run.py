@@ -34,11 +34,10 @@ from servers import (
     MemorySampler,
     Peer,
     Server,
-    dockyard_version,
+    dockyard_facts,
     find_harness,
     log,
     machine_facts,
-    source_revision,
     stop_all,
     stop_on_sigterm,
     utc_now,
@@ -188,14 +187,12 @@ def run(
         "regbench_args": passthrough,
         "elapsed_s": round(elapsed, 1),
         "machine": facts,
-        "dockyard": {
-            "version": dockyard_version(),
-            "revision": source_revision(),
-            "settings": "defaults: workers = CPUs, SQLite, filesystem storage, auth on, "
+        "dockyard": dockyard_facts(
+            settings="defaults: workers = CPUs, SQLite, filesystem storage, auth on, "
             "log level info with access log (stderr to a file)",
-            "workers": len(workers),
-            "auth": "Docker token protocol; token requests with Basic admin + API token",
-        },
+            workers=len(workers),
+            auth="Docker token protocol; token requests with Basic admin + API token",
+        ),
         "peer": {
             "version": facts.get("docker_registry"),
             "settings": "bench/README.md config: filesystem, no auth, log level error, "

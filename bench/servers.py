@@ -402,6 +402,11 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+def dockyard_facts(**more: Any) -> dict[str, Any]:
+    """The ``dockyard`` entry of a results document: which Dockyard ran, and how."""
+    return {"version": dockyard_version(), "revision": source_revision(), **more}
+
+
 def dockyard_version() -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
