@@ -281,6 +281,8 @@ async def test_stat_describes_files_and_directories(driver: StorageDriver) -> No
     assert before - 5 <= info.mod_time <= time.time() + 5
     info = await driver.stat("/d")
     assert (info.path, info.is_dir) == ("/d", True)
+    assert await driver.exists("/d/f")
+    assert not await driver.exists("/d/missing")
 
 
 @pytest.mark.anyio

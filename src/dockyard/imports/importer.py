@@ -42,7 +42,7 @@ from dockyard.registry.digest import Hasher, parse_digest
 from dockyard.registry.images import manifest_references
 from dockyard.registry.manifests import Descriptor, ParsedManifest, parse_manifest
 from dockyard.registry.reference import TAG_RE
-from dockyard.storage.driver import PathNotFoundError, StorageDriver
+from dockyard.storage.driver import StorageDriver
 
 JSON = dict[str, Any]
 MAX_CONFIG_SIZE = 4 << 20
@@ -435,9 +435,7 @@ class Importer:
 
     async def _put(self, digest: str, content: bytes) -> None:
         path = blob_path(parse_digest(digest))
-        try:
-            await self.storage.stat(path)
-        except PathNotFoundError:
+        if not await self.storage.exists(path):
             await self.storage.put_content(path, content)
 
     async def _record(self, conn: AsyncConnection, repository_id: int, fetched: Fetched) -> None:

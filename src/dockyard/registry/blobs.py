@@ -72,11 +72,8 @@ class BlobService:
     async def redirect_url(self, digest: Digest) -> str | None:
         if not self.ctx.redirect_enabled:
             return None
-        if self.remote is not None:
-            try:
-                await self.ctx.storage.stat(blob_path(digest))
-            except PathNotFoundError:
-                return None  # not here yet: pull-through streams it from the upstream
+        if self.remote is not None and not await self.ctx.storage.exists(blob_path(digest)):
+            return None  # not here yet: pull-through streams it from the upstream
         return await self.ctx.storage.redirect_url(blob_path(digest), "GET")
 
     async def delete(self, repository: str, digest: Digest) -> None:

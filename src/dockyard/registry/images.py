@@ -187,7 +187,7 @@ class ImageService:
         else:
             digest = digest_of(content)
         path = blob_path(digest)
-        if not await self._stored(path):
+        if not await self.ctx.storage.exists(path):
             await self.ctx.storage.put_content(path, content)
         key = str(digest)
         tag = reference if isinstance(reference, str) else None
@@ -197,7 +197,7 @@ class ImageService:
             await blob_rows.record(conn, key, len(content))
             # Collected since the write above? Looked at while the rows are written (on
             # PostgreSQL; SQLite writes them in place, so the look follows them).
-            stored = asyncio.ensure_future(self._stored(path))
+            stored = asyncio.ensure_future(self.ctx.storage.exists(path))
             try:
                 await self._record(
                     conn, repository, repository_id, key, manifest, len(content), tag, origin
@@ -208,13 +208,6 @@ class ImageService:
                 await self.ctx.storage.put_content(path, content)
         self._remember(key, content)
         return PushResult(digest, manifest)
-
-    async def _stored(self, path: str) -> bool:
-        try:
-            await self.ctx.storage.stat(path)
-        except PathNotFoundError:
-            return False
-        return True
 
     async def _record(
         self,

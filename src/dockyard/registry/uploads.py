@@ -97,7 +97,7 @@ class UploadService:
         # Moved (and its directory synced) before the writer's turn, which then only records
         # it: a crash in between leaves a verified blob that no row knows (the hard prune's to
         # remove), never a row without its blob.
-        moved = not await self._exists(target)
+        moved = not await self.ctx.storage.exists(target)
         if moved:
             await self.ctx.storage.move(data, target)
 
@@ -131,7 +131,7 @@ class UploadService:
         async def restore() -> None:
             await self.ctx.storage.put_content(target, data)
 
-        if not await self._exists(target):
+        if not await self.ctx.storage.exists(target):
             await restore()
         await self._record(state, digest, len(data), restore)
         await self._discard(state)
@@ -160,7 +160,7 @@ class UploadService:
             # place from here on stay there. The look runs while the link is written (on
             # PostgreSQL; SQLite runs the link in place, so the look follows it).
             await blob_rows.record(conn, key, size)
-            present = asyncio.ensure_future(self._exists(target))
+            present = asyncio.ensure_future(self.ctx.storage.exists(target))
             try:
                 if not await blob_rows.link_named(conn, state.name, key):
                     await blob_rows.link(conn, await repositories.ensure(conn, state.name), key)
@@ -168,13 +168,6 @@ class UploadService:
                 found = await present
             if not found:
                 await restore()
-
-    async def _exists(self, path: str) -> bool:
-        try:
-            await self.ctx.storage.stat(path)
-        except PathNotFoundError:
-            return False
-        return True
 
     async def _continued_size(self, state: UploadState, start: int | None) -> int:
         size = await self.size(state)

@@ -99,6 +99,13 @@ class StorageDriver(ABC):
     @abstractmethod
     async def stat(self, path: str) -> FileInfo: ...
 
+    async def exists(self, path: str) -> bool:
+        try:
+            await self.stat(path)
+        except PathNotFoundError:
+            return False
+        return True
+
     @abstractmethod
     async def list(self, path: str) -> list[str]:
         """Full paths of the direct children of a directory, sorted."""
