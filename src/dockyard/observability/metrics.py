@@ -31,7 +31,7 @@ def current_process_id() -> int:
 
 
 os.register_at_fork(after_in_child=_forked)
-if values.ValueClass._multiprocess:
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # what makes prometheus_client multiprocess
     values.ValueClass = values.MultiProcessValue(current_process_id)  # type: ignore[no-untyped-call]
 
 NOTIFICATIONS_EVENTS = Counter(
