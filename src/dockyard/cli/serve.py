@@ -31,6 +31,7 @@ from dockyard.errors import ConfigError
 from dockyard.http.protocol import DrainingProtocol
 from dockyard.observability.logfile import LOG_FILE_ENV, StderrTee
 from dockyard.observability.logging import logging_config, setup_logging
+from dockyard.observability.metrics import MULTIPROCESS_ENV
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from dockyard.operator.supervision import Operator
 
 SETTINGS_FILE_ENV = "DOCKYARD_SETTINGS_FILE"
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 WORKER_APP = "dockyard.cli.serve:create_worker_app"
 BACKLOG = 2048
 KEEP_ALIVE_SECONDS = 75

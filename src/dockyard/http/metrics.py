@@ -35,7 +35,6 @@ from dockyard.http.auth.authn import parse_authorization
 from dockyard.observability import metrics
 
 METRICS_PATH = "/extensions/v2/metrics"
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LABELLED_KEPT = 256
 
 
@@ -46,7 +45,7 @@ def record_build_info() -> None:
 
 def exposition() -> bytes:
     """Every metric, of all workers when they share a multiprocess directory."""
-    if os.environ.get(MULTIPROCESS_ENV):
+    if os.environ.get(metrics.MULTIPROCESS_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

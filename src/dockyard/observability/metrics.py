@@ -18,6 +18,9 @@ import os
 
 from prometheus_client import Counter, Gauge, Summary, values
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Where every worker writes its samples; set, it makes prometheus_client multiprocess."""
+
 _process_id = os.getpid()
 
 
@@ -31,7 +34,7 @@ def current_process_id() -> int:
 
 
 os.register_at_fork(after_in_child=_forked)
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # what makes prometheus_client multiprocess
+if os.environ.get(MULTIPROCESS_ENV):
     values.ValueClass = values.MultiProcessValue(current_process_id)  # type: ignore[no-untyped-call]
 
 NOTIFICATIONS_EVENTS = Counter(
