@@ -504,6 +504,23 @@ def test_rolling_update_fails_no_pull(registry_factory: RegistryFactory) -> None
         assert client.get(f"/v2/{repo}/manifests/{image.digest}").status_code == 200
 
 
+def test_rolling_update_waits_for_a_slow_replacement(registry_factory: RegistryFactory) -> None:
+    """A replacement slower to start than uvicorn's default 5 s (as on a loaded machine) still
+    takes over; the roll is not given up with the old worker and old settings kept."""
+    server = registry_factory(workers=1)
+    with server.client(timeout=60) as client:
+        eventually(lambda: len(worker_pids(server)) == 1, 10)
+        before = worker_pids(server)
+        assert patch_config(client, {"disableRedirect": True}).status_code == 200
+        (replacement,) = eventually(lambda: worker_pids(server) - before, 20)
+        os.kill(replacement, signal.SIGSTOP)
+        time.sleep(8)
+        os.kill(replacement, signal.SIGCONT)
+        eventually(lambda: worker_pids(server) == {replacement}, 60)
+        assert client.get("/v2/").status_code == 200
+        assert "not ready in time" not in server.log_text()
+
+
 def test_recreate_replaces_every_worker_at_once(registry_factory: RegistryFactory) -> None:
     server = registry_factory(workers=2)
     with server.client(timeout=60) as client:

@@ -45,6 +45,10 @@ KEEP_ALIVE_SECONDS = 75
 """Longer than the 60 s idle timeout of common load balancers, so they close first, never us
 under a request they are sending; registry clients reuse connections across many blob requests."""
 GRACEFUL_SHUTDOWN_SECONDS = 30
+WORKER_READY_SECONDS = 60
+"""How long a replacement worker may take to start before a roll gives up on it and keeps the
+old one (uvicorn's 5 s is often too short for a busy machine, and a roll given up leaves the new
+settings unapplied); also how long a worker may leave a health check unanswered."""
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +192,7 @@ def _supervise(settings: Settings, listener: socket.socket, operator_of: type[Op
             backlog=BACKLOG,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            timeout_worker_healthcheck=WORKER_READY_SECONDS,
         )
         sockets = [listener] if relay is None else [listener, relay]
         supervisor = Multiprocess(config, sockets=sockets)
