@@ -1,13 +1,23 @@
-"""Many clients pushing the same blobs and the same tag at once end in a consistent registry."""
+"""Many clients pushing (and deleting) the same blobs, manifests and tags at once end in a
+consistent registry, each answered as if it ran alone."""
 
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
-from distribution_helpers import build_image, get_manifest, push_blob, push_manifest, unique_repo
+from distribution_helpers import (
+    build_image,
+    get_manifest,
+    prepare_image,
+    push_blob,
+    push_manifest,
+    put_manifest,
+    unique_repo,
+)
 from images import OCI_MANIFEST, digest_of
 
 if TYPE_CHECKING:
@@ -54,3 +64,33 @@ def test_concurrent_pushes_of_one_blob_and_one_tag_end_consistent(
             response = client.get(f"/v2/{repo}/blobs/{digest_of(blob)}")
             assert response.status_code == 200
             assert response.content == blob
+
+
+def test_pushes_and_deletes_of_one_manifest_at_once_never_fail(
+    shared_registry: RegistryProcess,
+) -> None:
+    """Clients pushing a manifest while others delete it lock the same rows (on PostgreSQL in
+    whatever order each statement reaches them): each answers as if it ran alone, never 500."""
+    repo = unique_repo("churn")
+    with shared_registry.client(timeout=60) as client:
+        image = prepare_image(client, repo, layer_count=2)
+    deadline = time.monotonic() + 4
+
+    def churn(i: int) -> list[int]:
+        statuses = []
+        with shared_registry.client(timeout=60) as client:
+            while time.monotonic() < deadline:
+                if i % 2:
+                    response = put_manifest(client, repo, f"t{i}", image.manifest, image.media_type)
+                else:
+                    response = client.delete(f"/v2/{repo}/manifests/{image.digest}")
+                statuses.append(response.status_code)
+        return statuses
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = [status for done in pool.map(churn, range(6)) for status in done]
+    assert 201 in statuses and 202 in statuses
+    assert set(statuses) <= {201, 202, 404}, sorted(set(statuses))
+    with shared_registry.client() as client:
+        push_manifest(client, repo, "last", image.manifest, image.media_type)
+        assert get_manifest(client, repo, "last").content == image.manifest

@@ -165,7 +165,7 @@ class ImageStreamService:
                 raise StatusError(
                     409, "AlreadyExists", f'imagestreams.{GROUP} "{name}" already exists'
                 )
-            repository_id = await repositories.ensure(conn, repository)
+            repository_id = await repositories.ensure(conn, repository, lock=True)
             await rows.ensure_uid(conn, repository_id)
             await self._apply(conn, repository_id, repository, body, spec, generation=1)
             await rows.touch(conn, repository_id, repository, "ADDED")
@@ -297,7 +297,7 @@ class ImageStreamService:
             raise invalid_field("ImageStreamTag", value, "from is required", "tag.from")
         repository = self._repository(namespace, stream)
         async with self.db.write() as conn:
-            repository_id = await repositories.ensure(conn, repository)
+            repository_id = await repositories.ensure(conn, repository, lock=True)
             await rows.ensure_uid(conn, repository_id)
             row = await rows.get(conn, repository, for_update=True)
             if resource_version and resource_version != str(row.resource_version):
@@ -391,7 +391,7 @@ class ImageStreamService:
         async with self.db.write() as conn:
             if await image_rows.row(conn, image) is None:
                 raise not_found("images", image)
-            repository_id = await repositories.ensure(conn, repository)
+            repository_id = await repositories.ensure(conn, repository, lock=True)
             await rows.ensure_uid(conn, repository_id)
             await self._link_image(conn, repository_id, image)
             await tag_rows.move(conn, repository_id, tag, image)

@@ -336,7 +336,7 @@ class Importer:
                     await self._put(str(fetched.manifest.config.digest), fetched.config)
         repository = f"{namespace}/{stream}"
         async with self.db.write() as conn:
-            repository_id = await repositories.ensure(conn, repository)
+            repository_id = await repositories.ensure(conn, repository, lock=True)
             await stream_rows.ensure_uid(conn, repository_id)
             row = await stream_rows.get(conn, repository, for_update=True)
             spec = dict(row.spec or {"lookupPolicy": {"local": False}, "tags": []})
@@ -406,7 +406,7 @@ class Importer:
         """A new resourceVersion for the stream, whose status changed (watches see it)."""
         repository = f"{namespace}/{stream}"
         async with self.db.write() as conn:
-            repository_id = await repositories.find_id(conn, repository)
+            repository_id = await repositories.find_id(conn, repository, lock=True)
             if repository_id is not None:
                 await stream_rows.touch(conn, repository_id, repository)
 

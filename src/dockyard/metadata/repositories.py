@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.metadata import changes
@@ -14,14 +14,21 @@ from dockyard.metadata.engine import insert_ignore, ordered
 from dockyard.metadata.schema import projects, repositories
 
 
-async def find_id(conn: AsyncConnection, name: str) -> int | None:
-    row = await conn.execute(select(repositories.c.id).where(repositories.c.name == name))
-    return row.scalar_one_or_none()
+async def find_id(conn: AsyncConnection, name: str, *, lock: bool = False) -> int | None:
+    """The repository's id; with ``lock``, its row stays locked until the transaction ends.
+
+    Every write that changes a repository's images, tags or history locks the repository
+    first. On PostgreSQL two such writes (a push and a delete of one manifest, say) would
+    otherwise lock the same membership rows in different orders and deadlock; SQLite's writers
+    take turns anyway, and it has no ``FOR UPDATE``.
+    """
+    return (await conn.execute(_id_of(name, lock))).scalar_one_or_none()
 
 
-async def ensure(conn: AsyncConnection, name: str) -> int:
-    """The repository's id, creating it and its project when absent (inside a write)."""
-    found = await find_id(conn, name)
+async def ensure(conn: AsyncConnection, name: str, *, lock: bool = False) -> int:
+    """The repository's id, creating it and its project when absent (inside a write);
+    ``lock`` as for ``find_id``."""
+    found = await find_id(conn, name, lock=lock)
     if found is not None:
         return found
     now = time.time()
@@ -35,8 +42,12 @@ async def ensure(conn: AsyncConnection, name: str) -> int:
     await conn.execute(
         insert_ignore(conn, repositories).values(project_id=project_id, name=name, created_at=now)
     )
-    created = await conn.execute(select(repositories.c.id).where(repositories.c.name == name))
-    return int(created.scalar_one())
+    return (await conn.execute(_id_of(name, lock))).scalar_one()
+
+
+def _id_of(name: str, lock: bool) -> Select[int]:
+    query = select(repositories.c.id).where(repositories.c.name == name)
+    return query.with_for_update() if lock else query
 
 
 async def page(

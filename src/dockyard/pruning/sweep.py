@@ -76,7 +76,7 @@ async def prune_repository(
     transaction, with a change-log entry per removed image and one for the stream."""
     done = RepositorySweep()
     async with db.write() as conn:
-        repository_id = await repositories.find_id(conn, repository)
+        repository_id = await repositories.find_id(conn, repository, lock=True)
         if repository_id is None:
             return done
         if events:

@@ -192,7 +192,7 @@ class ImageService:
         key = str(digest)
         tag = reference if isinstance(reference, str) else None
         async with self.ctx.db.write() as conn:
-            repository_id = await repositories.ensure(conn, repository)
+            repository_id = await repositories.ensure(conn, repository, lock=True)
             await self._check_references(conn, repository_id, manifest)
             await blob_rows.record(conn, key, len(content))
             # Collected since the write above? Looked at while the rows are written (on
@@ -282,7 +282,7 @@ class ImageService:
             raise UnsupportedError("deletes are disabled on this registry")
         payload: dict[str, Any]
         async with self.ctx.db.write() as conn:
-            repository_id = await repositories.find_id(conn, repository)
+            repository_id = await repositories.find_id(conn, repository, lock=True)
             if repository_id is None:
                 raise ManifestUnknownError(detail={"reference": str(reference)})
             if isinstance(reference, str):
