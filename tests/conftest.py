@@ -223,15 +223,19 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The PostgreSQL pass runs only the tests that use a database (every one reaches it
-    through ``new_database``); the SQLite pass has run the others already."""
+    """The PostgreSQL pass runs the tests where the database matters: the unit tests that use
+    one (every one reaches it through ``new_database``) and the integration tests marked
+    ``database`` (the metadata layer's behaviour seen through the API: pushes, deletes,
+    pruning, resources, identities, imports, caches across workers and replicas). The SQLite
+    pass has run the others; they drive clients, processes and storage the same way on both."""
     if _database_kind() != "postgres":
         return
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
         uses_database = "new_database" in getattr(item, "fixturenames", ())
-        (keep if uses_database else drop).append(item)
+        chosen = not item.get_closest_marker("integration") or item.get_closest_marker("database")
+        (keep if uses_database and chosen else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -44,7 +44,7 @@ from images import ACCEPT_MANIFESTS, make_layout
 if TYPE_CHECKING:
     from conftest import NewDatabase, RegistryProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 CHANGE_DEADLINE = 5.0
 """How long a change of roles or groups may take to reach every worker."""

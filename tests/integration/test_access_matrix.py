@@ -45,7 +45,7 @@ from images import ACCEPT_MANIFESTS, make_layout
 if TYPE_CHECKING:
     from conftest import NewDatabase, RegistryProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 # The expected outcome of every (subject, project, action), derived from
 # reference/openshift-registry.md §3 and not from the code:

@@ -27,7 +27,7 @@ from distribution_helpers import get_manifest, push_image, tags_of
 if TYPE_CHECKING:
     from conftest import RegistryProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 
 @pytest.fixture

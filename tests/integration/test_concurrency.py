@@ -23,7 +23,7 @@ from images import OCI_MANIFEST, digest_of
 if TYPE_CHECKING:
     from conftest import RegistryProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 CLIENTS = 16
 

@@ -33,7 +33,7 @@ from distribution_helpers import (
 from hypothesis import HealthCheck, given, settings, strategies as st
 from images import OCI_MANIFEST, digest_of
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 
 # ---------------------------------------------------------------------------------------------

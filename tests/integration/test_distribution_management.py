@@ -27,7 +27,7 @@ from distribution_helpers import (
 )
 from images import OCI_INDEX, digest_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.storage]
+pytestmark = [pytest.mark.integration, pytest.mark.database, pytest.mark.storage]
 
 
 # ---------------------------------------------------------------------------------------------

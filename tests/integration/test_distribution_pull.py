@@ -30,7 +30,7 @@ from images import (
     digest_of,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.storage]
+pytestmark = [pytest.mark.integration, pytest.mark.database, pytest.mark.storage]
 
 
 def _verify_digest_header(response: httpx.Response, body: bytes) -> None:

@@ -36,7 +36,7 @@ from distribution_helpers import (
 )
 from images import digest_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.storage]
+pytestmark = [pytest.mark.integration, pytest.mark.database, pytest.mark.storage]
 
 
 def _patch(

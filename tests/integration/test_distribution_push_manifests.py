@@ -46,7 +46,7 @@ from images import (
     digest_of,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 MIB = 1024 * 1024
 

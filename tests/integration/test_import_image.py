@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from conftest import RegistryFactory, RegistryProcess, Upstream
     from integration.conftest import Skopeo
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 API = "/apis/image.openshift.io/v1"
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from conftest import RegistryFactory, RegistryProcess, Upstream
     from integration.conftest import ContainersEnv, Skopeo
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 API = "/apis/image.openshift.io/v1"
 LAYER_SIZE = 3 << 20

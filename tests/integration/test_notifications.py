@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from conftest import RegistryFactory
     from integration.conftest import Skopeo
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 EVENTS_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
 SECRET_HEADER = "Bearer webhook-secret-3f9a1c"

@@ -39,7 +39,7 @@ from emulators import blob_stored, skip_unless_filesystem
 if TYPE_CHECKING:
     from conftest import RegistryFactory, RegistryProcess, Skopeo
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 TIMEOUT = 120
 NO_GC = {"REGISTRY_GC_DISABLED": "true"}

@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 from distribution_helpers import push_image, unique_repo
 from images import OCI_MANIFEST
 
 if TYPE_CHECKING:
     from conftest import RegistryFactory, RegistryProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 DEADLINE = 2.0
 ASKS = 6

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from conftest import NewDatabase, RegistryProcess
     from integration.conftest import Skopeo
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 IMAGE = "/apis/image.openshift.io/v1"
 OPERATOR = "/apis/imageregistry.operator.openshift.io/v1"

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from conftest import RegistryProcess
     from integration.conftest import Skopeo
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.database]
 
 KiB = 1024
 MiB = 1024 * KiB
