@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import errno
 import io
 import os
 import re
 import secrets
 import shutil
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
 from dockyard.storage.driver import (
@@ -33,6 +34,10 @@ CHUNK_SIZE = 1 << 20
 STAT_THREADS = 2
 # put_content writes a hidden sibling first; ``list`` skips these so a reader never sees one.
 TEMP_PREFIX = ".dockyard-tmp-"
+STAGING = TEMP_PREFIX + "staging"
+"""Where put_content writes before it renames into place: the root's, on the same file system."""
+DIRECTORY_ATTEMPTS = 5
+"""Tries of a write whose directory a concurrent delete keeps removing, and of that delete."""
 _COMPONENT_RE = re.compile(r"[A-Za-z0-9._-]+")
 # A missing file, or a file where a directory should be: both mean "no such path" to a caller.
 _MISSING = (FileNotFoundError, NotADirectoryError)
@@ -62,7 +67,8 @@ class FilesystemDriver(StorageDriver):
         return await asyncio.to_thread(_read_all, path, self.local_path(path))
 
     async def put_content(self, path: str, content: bytes) -> None:
-        await asyncio.to_thread(_replace, self.local_path(path), content)
+        staging = os.path.join(self.root, STAGING)
+        await asyncio.to_thread(_replace, self.local_path(path), content, staging)
 
     async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         file = await asyncio.to_thread(_open_reader, path, self.local_path(path), offset)
@@ -156,11 +162,12 @@ def _read_all(path: str, local: str) -> bytes:
         raise PathNotFoundError(path) from exc
 
 
-def _replace(local: str, content: bytes) -> None:
-    """Write a temporary sibling and rename it over the target: readers see old or new."""
-    directory = os.path.dirname(local)
-    os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, TEMP_PREFIX + secrets.token_hex(8))
+def _replace(local: str, content: bytes, staging: str) -> None:
+    """Write and sync a temporary file in ``staging``, then rename it over the target: readers
+    see old or new, and a concurrent delete of the target's directory can only race the
+    rename, never the slow part."""
+    os.makedirs(staging, exist_ok=True)
+    temp = os.path.join(staging, TEMP_PREFIX + secrets.token_hex(8))
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
@@ -168,12 +175,27 @@ def _replace(local: str, content: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, local)
+        directory = os.path.dirname(local)
+        _in_directory(directory, lambda: os.replace(temp, local))
     except BaseException:
         with suppress(FileNotFoundError):
             os.remove(temp)
         raise
     _fsync_dir(directory)
+
+
+def _in_directory(directory: str, action: Callable[[], None]) -> None:
+    """Make ``directory``, then ``action`` in it; both again if a concurrent delete of the tree
+    (garbage collection of the blob a push is putting back) removed the directory or the
+    action's own file in between."""
+    for _ in range(DIRECTORY_ATTEMPTS - 1):
+        # makedirs raises FileExistsError when the directory it found is gone at its check
+        with suppress(FileNotFoundError, FileExistsError):
+            os.makedirs(directory, exist_ok=True)
+            action()
+            return
+    os.makedirs(directory, exist_ok=True)
+    action()
 
 
 def _open_reader(path: str, local: str, offset: int) -> io.FileIO:
@@ -260,24 +282,45 @@ def _move(source: str, local_source: str, local_dest: str) -> None:
     except _MISSING as exc:
         raise PathNotFoundError(source) from exc
     directory = os.path.dirname(local_dest)
-    os.makedirs(directory, exist_ok=True)
-    os.replace(local_source, local_dest)
+    _in_directory(directory, lambda: os.replace(local_source, local_dest))
     _fsync_dir(directory)
 
 
 def _delete(path: str, local: str) -> None:
     try:
         if stat.S_ISDIR(os.lstat(local).st_mode):
-            shutil.rmtree(local)
+            _remove_tree(local)
         else:
             os.remove(local)
     except _MISSING as exc:
         raise PathNotFoundError(path) from exc
 
 
+def _remove_tree(local: str) -> None:
+    """``rmtree``, again while a concurrent writer adds entries (then the directory is not
+    empty) or renames them (then an entry listed is gone); done once the tree is gone, whoever
+    removed it."""
+    for _ in range(DIRECTORY_ATTEMPTS - 1):
+        try:
+            shutil.rmtree(local)
+        except FileNotFoundError:
+            if not os.path.lexists(local):
+                return
+        except OSError as exc:
+            if exc.errno != errno.ENOTEMPTY:
+                raise
+        else:
+            return
+    shutil.rmtree(local)
+
+
 def _fsync_dir(directory: str) -> None:
-    """Make a rename or a new entry durable: it lives in the directory, not in the file."""
-    fd = os.open(directory, os.O_RDONLY)
+    """Make a rename or a new entry durable: it lives in the directory, not in the file (unless
+    a concurrent delete has removed the directory since: then there is nothing to keep)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except FileNotFoundError:
+        return
     try:
         os.fsync(fd)
     finally:
