@@ -16,6 +16,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,10 @@ from dockyard.metadata.epoch import Epoch, FileEpoch, LocalEpoch
 from dockyard.metadata.notified import NOTIFY, NotifiedEpoch
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CHECKPOINT_EVERY = 200
+"""Commits of a process between two WAL checkpoints (a few pages each: the WAL stays a few MiB)."""
+
+logger = logging.getLogger(__name__)
 
 
 def is_sqlite(url: str) -> bool:
@@ -59,9 +64,11 @@ def _sqlite_engine(url: str, begin: str, pool_size: int, writer: bool = False) -
         cursor.execute("PRAGMA journal_mode=WAL")
         if writer and cursor.fetchone()[0].lower() != "wal":
             dbapi_connection.driver_connection.inline = False  # see metadata.sqlite
+        elif writer:  # its commits stay on the loop: WalCheckpoints checkpoints on a thread
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={lean_sqlite.BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -122,6 +129,53 @@ def _unlock(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+class WalCheckpoints:
+    """Copies the WAL back into an SQLite database on a thread, every ``CHECKPOINT_EVERY``
+    commits of this process.
+
+    The writers' own checkpoint is off: it runs inside a commit, syncs the disk, and would stall
+    the loop that writers commit on (``metadata.sqlite``). This one takes the writer's turn, so
+    that it copies the whole WAL (which then starts over) rather than chasing writers that keep
+    adding to it; reads go on meanwhile, and writers wait the few milliseconds it takes, as they
+    waited for the commit that checkpointed before.
+    """
+
+    def __init__(self, path: str, turns: WriterTurns) -> None:
+        self._path = path
+        self._turns = turns
+        self._commits = 0
+        self._running: asyncio.Future[None] | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def committed(self) -> None:
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and (self._running is None or self._running.done()):
+            self._commits = 0
+            self._running = asyncio.ensure_future(self._checkpoint_in_turn())
+            self._running.add_done_callback(_log_failure)
+
+    async def _checkpoint_in_turn(self) -> None:
+        async with self._turns.turn():
+            await asyncio.to_thread(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            self._conn.execute(f"PRAGMA busy_timeout={lean_sqlite.BUSY_TIMEOUT_MS}")
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    async def close(self) -> None:
+        if self._running is not None:
+            await asyncio.wait([self._running])
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _log_failure(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.warning("cannot checkpoint the SQLite WAL", exc_info=done.exception())
+
+
 class Database:
     """The process's connections: ``read()`` for queries, ``write()`` for one atomic change."""
 
@@ -129,6 +183,7 @@ class Database:
         self.url = url
         self.epoch: Epoch
         self._turns: WriterTurns | None = None
+        self._checkpoints: WalCheckpoints | None = None
         self._notified: NotifiedEpoch | None = None
         if is_sqlite(url):
             self._reader = _sqlite_engine(url, "BEGIN", pool_size=16)
@@ -137,6 +192,7 @@ class Database:
             if database and database != ":memory:":
                 self.epoch = FileEpoch(Path(f"{database}-epoch"))
                 self._turns = WriterTurns(Path(f"{database}-writer.lock"))
+                self._checkpoints = WalCheckpoints(database, self._turns)
             else:
                 self.epoch = LocalEpoch()
                 self._turns = WriterTurns(None)
@@ -164,6 +220,8 @@ class Database:
             else:
                 async with self._turns.turn(), self._writer.begin() as conn:
                     yield conn
+                if self._checkpoints is not None:
+                    self._checkpoints.committed()
         finally:
             if cached:
                 self.epoch.bump()
@@ -171,6 +229,8 @@ class Database:
     async def close(self) -> None:
         if self._notified is not None:
             await self._notified.close()
+        if self._checkpoints is not None:
+            await self._checkpoints.close()
         await self._reader.dispose()
         if self._writer is not self._reader:
             await self._writer.dispose()

@@ -8,15 +8,17 @@ what the cursor reports; ``BEGIN`` travels with the transaction's first statemen
 and ``ROLLBACK`` outside a transaction (the pool's reset of a connection that has committed)
 cost nothing.
 
-Writer connections (``connect_writer``) go further: once ``BEGIN IMMEDIATE`` has taken the
-write lock (on the thread, as it may wait), the transaction's statements run on the loop. They
-only read cached pages and change the connection's memory (SQLite writes the WAL at commit), so
-they take microseconds, while each hand-off would give the loop to other requests and keep every
-other writer of the machine waiting for the lock. ``COMMIT`` (which may checkpoint and sync)
-goes back to the thread. A transaction of many statements (a prune) or slow ones (pages read
-from disk) hands a statement to the thread, giving the loop a turn, each time those run in
-place have taken ``INLINE_BUDGET``; and only a database in WAL mode runs any in place, since
-without WAL a statement may have to wait for readers.
+Writer connections (``connect_writer``) go further and run a whole write transaction on the
+loop. Its statements only read cached pages and change the connection's memory, and its commit
+only appends to the WAL, unsynced (``synchronous=NORMAL``; the automatic checkpoint, which
+syncs, is off on writers and ``metadata.engine`` checkpoints on a thread instead), so they take
+microseconds, while each hand-off would give the loop to other requests and keep every other
+writer of the machine waiting for the lock. ``BEGIN IMMEDIATE`` runs in place when the write
+lock is free, as it is under the writer's turn; when it is not (another program writing), it
+goes to the thread, where it may wait. A transaction of many statements (a prune) or slow ones
+(pages read from disk) hands a statement to the thread, giving the loop a turn, each time those
+run in place have taken ``INLINE_BUDGET``; and only a database in WAL mode runs any in place,
+since without WAL a statement may have to wait for readers.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ T = TypeVar("T")
 
 INLINE_BUDGET = 0.002
 """Seconds of statements run in place before the loop gets a turn."""
+BUSY_TIMEOUT_MS = 30000
+"""How long a statement waits for a lock another connection holds (on a thread, never here)."""
 
 
 def connect(database: str, **kwargs: Any) -> LeanConnection:
@@ -79,6 +83,20 @@ def _run(
     return outcome
 
 
+def _begin_at_once(conn: sqlite3.Connection, begin: str) -> bool:
+    """``begin`` if it need not wait; False when another connection holds the lock."""
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        conn.execute(begin)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            return False
+        raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return True
+
+
 def _end(conn: sqlite3.Connection, commit: bool) -> bool:
     try:
         if commit:
@@ -108,6 +126,8 @@ class LeanConnection(aiosqlite.Connection):
             self._begin = sql
             return None
         begin, self._begin = self._begin, None
+        if begin is not None and self.inline and _begin_at_once(self._conn, begin):
+            begin, self._spent, self._in_transaction = None, 0.0, True
         here = (
             self.inline and self._in_transaction and begin is None and self._spent < INLINE_BUDGET
         )
@@ -143,7 +163,13 @@ class LeanConnection(aiosqlite.Connection):
 
     async def _finish(self, commit: bool) -> None:
         self._begin = None  # a transaction that ran no statement has nothing to end
-        if self._in_transaction:
+        if self._in_transaction and self.inline:
+            try:
+                self._in_transaction = _end(self._conn, commit)
+            except BaseException:
+                self._in_transaction = self._conn.in_transaction
+                raise
+        elif self._in_transaction:
             try:
                 self._in_transaction = await self._call(_end, self._conn, commit)
             except BaseException:

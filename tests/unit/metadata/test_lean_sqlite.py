@@ -1,9 +1,10 @@
 """SQLite through the lean aiosqlite connections: results, transactions and errors behave as
-through aiosqlite, with one thread hand-off per statement, and none inside a write."""
+through aiosqlite, with one thread hand-off per statement of a read, and none for a write."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
 
 from dockyard.metadata import sqlite as lean_sqlite
-from dockyard.metadata.engine import AlreadyExistsError, Database, insert_new
+from dockyard.metadata.engine import CHECKPOINT_EVERY, AlreadyExistsError, Database, insert_new
 from dockyard.metadata.sqlite import LeanConnection
 
 schema = MetaData()
@@ -109,8 +110,8 @@ def test_a_savepoint_failure_keeps_the_rest_of_the_transaction(tmp_path: Path) -
 
 
 def test_hand_offs(tmp_path: Path, hand_offs: list[str]) -> None:
-    """A read costs one per statement and one to end; a write one to begin (with its first
-    statement) and one to commit; the pool's reset after a commit is free."""
+    """A read costs one per statement and one to end; a write none; the pool's reset after a
+    commit is free."""
 
     async def scenario() -> None:
         db = await _database(tmp_path)
@@ -124,7 +125,7 @@ def test_hand_offs(tmp_path: Path, hand_offs: list[str]) -> None:
                 await conn.execute(insert(items).values(name="a"))
                 await conn.execute(select(items.c.id))
                 await conn.execute(update(items).values(name=items.c.name + "!"))
-            assert hand_offs == ["_run", "_end"]
+            assert hand_offs == []
             hand_offs.clear()
             async with db.read() as conn:
                 await conn.execute(select(items.c.id))
@@ -181,9 +182,70 @@ def test_without_a_budget_every_statement_goes_to_the_thread(
                 await conn.execute(insert(items).values(name="a"))
                 await conn.execute(insert(items).values(name="b"))
                 await conn.execute(insert(items).values(name="c"))
-            assert hand_offs == ["_run", "_run", "_run", "_end"]
+            assert hand_offs == ["_run", "_run", "_run"]
         finally:
             await db.close()
 
     monkeypatch.setattr(lean_sqlite, "INLINE_BUDGET", 0.0)
     asyncio.run(scenario())
+
+
+def test_a_write_lock_held_elsewhere_is_waited_for_on_the_thread(
+    tmp_path: Path, hand_offs: list[str]
+) -> None:
+    """Another program writing holds the lock: BEGIN waits for it on the thread, and the loop
+    serves other tasks meanwhile."""
+
+    async def scenario() -> int:
+        db = await _database(tmp_path)
+        other = sqlite3.connect(tmp_path / "lean.db", isolation_level=None)
+        turns = 0
+
+        async def ticker() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0.01)
+
+        try:
+            async with db.write() as conn:
+                await conn.execute(insert(items).values(name="warm"))
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO items (name) VALUES ('other')")
+            ticking = asyncio.create_task(ticker())
+            hand_offs.clear()
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.3, other.execute, "COMMIT")
+            async with db.write() as conn:
+                await conn.execute(insert(items).values(name="mine"))
+            ticking.cancel()
+            assert hand_offs == ["_run"]
+            async with db.read() as conn:
+                names = (await conn.execute(select(items.c.name).order_by(items.c.id))).scalars()
+                assert list(names) == ["warm", "other", "mine"]
+            return turns
+        finally:
+            other.close()
+            await db.close()
+
+    assert asyncio.run(scenario()) >= 10
+
+
+def test_the_wal_is_checkpointed_on_a_thread(tmp_path: Path) -> None:
+    """Writers never checkpoint; every CHECKPOINT_EVERY commits one runs on a thread, so the
+    WAL starts over instead of growing with every write."""
+
+    async def scenario() -> int:
+        db = await _database(tmp_path)
+        try:
+            for index in range(CHECKPOINT_EVERY * 10):
+                async with db.write() as conn:
+                    await conn.execute(insert(items).values(name=f"item-{index}"))
+                if index % 50 == 0:
+                    await asyncio.sleep(0.01)  # the checkpoint's thread gets its turn
+            return (tmp_path / "lean.db-wal").stat().st_size
+        finally:
+            await db.close()
+
+    page = 4096
+    assert asyncio.run(scenario()) < CHECKPOINT_EVERY * 4 * page
