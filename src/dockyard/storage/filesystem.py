@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import stat
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
@@ -36,6 +37,8 @@ STAT_THREADS = 2
 TEMP_PREFIX = ".dockyard-tmp-"
 STAGING = TEMP_PREFIX + "staging"
 """Where put_content writes before it renames into place: the root's, on the same file system."""
+STALE_SECONDS = 3600
+"""Age past which a file in the staging directory is a crashed write's, removed at start."""
 DIRECTORY_ATTEMPTS = 5
 """Tries of a write whose directory a concurrent delete keeps removing, and of that delete."""
 _COMPONENT_RE = re.compile(r"[A-Za-z0-9._-]+")
@@ -49,6 +52,7 @@ class FilesystemDriver(StorageDriver):
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self._lookups = concurrent.futures.ThreadPoolExecutor(STAT_THREADS, "filesystem-stat")
+        _remove_stale(os.path.join(self.root, STAGING), time.time() - STALE_SECONDS)
 
     def local_path(self, path: str) -> str:
         """Map a driver path under the root, refusing anything that could climb out of it.
@@ -182,6 +186,19 @@ def _replace(local: str, content: bytes, staging: str) -> None:
             os.remove(temp)
         raise
     _fsync_dir(directory)
+
+
+def _remove_stale(staging: str, before: float) -> None:
+    """Remove what a process that crashed mid-write left in ``staging`` (a write in progress
+    elsewhere is younger than ``before``)."""
+    try:
+        entries = list(os.scandir(staging))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        with suppress(FileNotFoundError):
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < before:
+                os.remove(entry.path)
 
 
 def _in_directory(directory: str, action: Callable[[], None]) -> None:
