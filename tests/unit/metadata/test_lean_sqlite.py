@@ -38,6 +38,24 @@ def hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
+class LoopTurns:
+    """A task that counts the turns the loop gives it (every ``pause`` seconds at most): how
+    much else ran while something was awaited or ran in place."""
+
+    def __init__(self, pause: float) -> None:
+        self.turns = 0
+        self._pause = pause
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            self.turns += 1
+            await asyncio.sleep(self._pause)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
 async def _database(tmp_path: Path) -> Database:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'lean.db'}")
     async with db.write() as conn:
@@ -143,25 +161,17 @@ def test_a_long_write_gives_the_loop_turns(tmp_path: Path) -> None:
 
     async def scenario() -> int:
         db = await _database(tmp_path)
-        turns = 0
-
-        async def ticker() -> None:
-            nonlocal turns
-            while True:
-                turns += 1
-                await asyncio.sleep(0)
-
         try:
             async with db.write() as conn:  # warm: the connection is open from here on
                 await conn.execute(insert(items).values(name="warm"))
-            ticking = asyncio.create_task(ticker())
+            ticker = LoopTurns(0)
             await asyncio.sleep(0)
             async with db.write() as conn:
-                before = turns
+                before = ticker.turns
                 for index in range(5000):
                     await conn.execute(insert(items).values(name=f"item-{index}"))
-                during = turns - before
-            ticking.cancel()
+                during = ticker.turns - before
+            ticker.stop()
             return during
         finally:
             await db.close()
@@ -199,31 +209,23 @@ def test_a_write_lock_held_elsewhere_is_waited_for_on_the_thread(
     async def scenario() -> int:
         db = await _database(tmp_path)
         other = sqlite3.connect(tmp_path / "lean.db", isolation_level=None)
-        turns = 0
-
-        async def ticker() -> None:
-            nonlocal turns
-            while True:
-                turns += 1
-                await asyncio.sleep(0.01)
-
         try:
             async with db.write() as conn:
                 await conn.execute(insert(items).values(name="warm"))
             other.execute("BEGIN IMMEDIATE")
             other.execute("INSERT INTO items (name) VALUES ('other')")
-            ticking = asyncio.create_task(ticker())
+            ticker = LoopTurns(0.01)
             hand_offs.clear()
             loop = asyncio.get_running_loop()
             loop.call_later(0.3, other.execute, "COMMIT")
             async with db.write() as conn:
                 await conn.execute(insert(items).values(name="mine"))
-            ticking.cancel()
+            ticker.stop()
             assert hand_offs == ["_run"]
             async with db.read() as conn:
                 names = (await conn.execute(select(items.c.name).order_by(items.c.id))).scalars()
                 assert list(names) == ["warm", "other", "mine"]
-            return turns
+            return ticker.turns
         finally:
             other.close()
             await db.close()
